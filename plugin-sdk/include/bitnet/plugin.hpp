@@ -1,0 +1,73 @@
+// bitnet/plugin.hpp — header-only C++ conveniences for plugin authors. Optional: the ABI is
+// plugin.h alone. Nothing here is exported; it only helps keep C++ exceptions on the plugin's
+// side of the boundary and split work over the host's thread pool.
+#pragma once
+
+#include <bitnet/plugin.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+#include <utility>
+
+namespace bitnet::sdk {
+
+// Logs through the host callback; silently drops the message when there is no host.
+inline void log(const bitnet_host_api* host, bitnet_log_level level, const std::string& msg) noexcept {
+    if (host != nullptr && host->log != nullptr) host->log(host->host_ctx, level, msg.c_str());
+}
+
+// Runs `body` and converts every escaping exception into a status (and a log line), so that an
+// ABI entry point written as `return guard(host, "what", [&]{ ...; return BITNET_OK; });` can
+// never throw across the boundary.
+template <class F>
+bitnet_status guard(const bitnet_host_api* host, const char* what, F&& body) noexcept {
+    try {
+        return std::forward<F>(body)();
+    } catch (const std::bad_alloc&) {
+        log(host, BITNET_LOG_ERROR, std::string(what) + ": out of memory");
+        return BITNET_ERR_OUT_OF_MEMORY;
+    } catch (const std::exception& e) {
+        log(host, BITNET_LOG_ERROR, std::string(what) + ": " + e.what());
+        return BITNET_ERR_INTERNAL;
+    } catch (...) {
+        log(host, BITNET_LOG_ERROR, std::string(what) + ": unknown exception");
+        return BITNET_ERR_INTERNAL;
+    }
+}
+
+// Half-open range [begin, end) of part `ith` of `nth` over `n` items, in chunks of `align` items
+// (so SIMD kernels can keep whole tiles per thread).
+struct Range { int64_t begin, end; };
+inline Range split(int64_t n, int32_t ith, int32_t nth, int64_t align = 1) noexcept {
+    if (nth <= 1) return {0, n};
+    const int64_t chunks = (n + align - 1) / align;
+    const int64_t per = chunks / nth, extra = chunks % nth;
+    const int64_t c0 = ith * per + (ith < extra ? ith : extra);
+    const int64_t c1 = c0 + per + (ith < extra ? 1 : 0);
+    const int64_t b = c0 * align, e = c1 * align;
+    return {b < n ? b : n, e < n ? e : n};
+}
+
+// Calls fn(ith, nth) on the host pool (or inline when the host has none).
+template <class F>
+void parallel_for(const bitnet_host_api* host, F& fn) {
+    if (host == nullptr || host->parallel_for == nullptr || host->n_threads <= 1) {
+        fn(0, 1);
+        return;
+    }
+    host->parallel_for(
+        host->host_ctx,
+        [](void* user, int32_t ith, int32_t nth) { (*static_cast<F*>(user))(ith, nth); },
+        &fn);
+}
+
+// Copies a reason into a probe's output buffer (always NUL-terminated when len > 0).
+inline void write_reason(char* out, size_t len, const char* reason) noexcept {
+    if (out == nullptr || len == 0) return;
+    std::snprintf(out, len, "%s", reason);
+}
+
+} // namespace bitnet::sdk

@@ -1,0 +1,85 @@
+#include "core/thread_pool.hpp"
+
+#include <algorithm>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BITNET_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define BITNET_CPU_RELAX() asm volatile("yield")
+#else
+#define BITNET_CPU_RELAX() ((void)0)
+#endif
+
+namespace bitnet {
+
+namespace {
+thread_local bool tl_inside_task = false;
+// Spin this many iterations before blocking: long enough to cover the gap between two kernels of
+// one decode step, short enough not to burn a core between tokens.
+constexpr int kSpinIterations = 1 << 14;
+} // namespace
+
+int ThreadPool::default_threads() {
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
+ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+    workers_.reserve(n_threads_ - 1);
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+}
+
+ThreadPool::~ThreadPool() {
+    stop_.store(true, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    generation_.notify_all();
+    for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::run(Task task, void* user) {
+    if (tl_inside_task || n_threads_ == 1) {
+        for (int i = 0; i < n_threads_; ++i) task(user, i, n_threads_);
+        return;
+    }
+    // Serialize concurrent callers: the pool runs one region at a time.
+    while (busy_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+    task_ = task;
+    user_ = user;
+    pending_.store(n_threads_ - 1, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    generation_.notify_all();
+
+    tl_inside_task = true;
+    task(user, 0, n_threads_);
+    tl_inside_task = false;
+
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins < kSpinIterations) BITNET_CPU_RELAX();
+        else std::this_thread::yield();
+    }
+    busy_.store(false, std::memory_order_release);
+}
+
+void ThreadPool::worker_main(int ith) {
+    // Not generation_.load(): a region may already have been posted before this thread started.
+    uint64_t seen = 0;
+    for (;;) {
+        uint64_t now = generation_.load(std::memory_order_acquire);
+        for (int spins = 0; now == seen && spins < kSpinIterations; ++spins) {
+            BITNET_CPU_RELAX();
+            now = generation_.load(std::memory_order_acquire);
+        }
+        if (now == seen) {
+            generation_.wait(seen, std::memory_order_acquire);
+            continue;
+        }
+        seen = now;
+        if (stop_.load(std::memory_order_acquire)) return;
+        tl_inside_task = true;
+        task_(user_, ith, n_threads_);
+        tl_inside_task = false;
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+} // namespace bitnet
