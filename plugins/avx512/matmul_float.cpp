@@ -1,0 +1,158 @@
+// Float-weight matmuls (the lm_head: F16, Q8_0, Q6_K) with F32 activations. Each tile decodes a
+// 256-element slice of its rows into an L1 buffer of exact f32 weights (the same values the scalar
+// reference's dequantizer produces), then every token of the tile FMAs against it: the decode is
+// paid once per row slice, not once per token. Sums run in 16 lanes, so results differ from the
+// scalar index-order sum by rounding only.
+#include "avx512.hpp"
+
+#include "tiling.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace bitnet::avx512 {
+namespace {
+
+using x86::Plugin;
+
+constexpr int kRows = 4, kTokens = 4, kSlice = 256;
+constexpr int64_t kRowAlign = 16;
+
+inline float half_to_float(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+inline __mmask16 tail_mask(int64_t left) {
+    return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+}
+
+// Decoders: elements [k0, k0 + len) of a row into dst (len <= kSlice; dst padded with zeros to
+// a multiple of 16). k0 is a multiple of kSlice, hence of every block length.
+struct F16 {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::f16_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+        const auto* h = reinterpret_cast<const uint16_t*>(row) + k0;
+        for (int64_t i = 0; i < len; i += 16) {
+            const __m256i v = _mm256_maskz_loadu_epi16(tail_mask(len - i), h + i);
+            _mm512_store_ps(dst + i, _mm512_cvtph_ps(v));
+        }
+    }
+};
+
+struct Q8_0 {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::q8_0_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+        for (int64_t b = 0; b < len / 32; ++b) {
+            const uint8_t* blk = row + (k0 / 32 + b) * 34;
+            const __m512 d = _mm512_set1_ps(half_to_float(blk));
+            for (int h = 0; h < 2; ++h) {
+                const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * h));
+                const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
+                _mm512_store_ps(dst + b * 32 + h * 16, _mm512_mul_ps(f, d));
+            }
+        }
+    }
+};
+
+// Q6_K: see formats/kquants.cpp; within a 128-half, element 32k + l takes a nibble of ql[l] or
+// ql[l+32] and bits 2k..2k+1 of qh[l]; scale j covers elements 16j..16j+15. Value = (d*sc)*q.
+struct Q6_K {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::q6_k_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t, float* dst) {
+        const uint8_t* blk = row + (k0 / 256) * 210;
+        const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+        const float d = half_to_float(blk + 208);
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = blk + 64 * half;
+            const uint8_t* qhp = blk + 128 + 32 * half;
+            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qhp));
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+            for (int k = 0; k < 4; ++k) {
+                const __m256i s = _mm256_sub_epi8(q[k], off);
+                for (int g = 0; g < 2; ++g) {
+                    const __m128i b = g == 0 ? _mm256_castsi256_si128(s) : _mm256_extracti128_si256(s, 1);
+                    const float ds = d * static_cast<float>(sc[8 * half + 2 * k + g]);
+                    const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+                    _mm512_store_ps(dst + 128 * half + 32 * k + 16 * g, _mm512_mul_ps(_mm512_set1_ps(ds), f));
+                }
+            }
+        }
+    }
+};
+
+template <class Fmt, int R, int T>
+void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, float out[][kTokens]) {
+    alignas(64) float buf[R][kSlice];
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
+        const int64_t len = std::min<int64_t>(kSlice, K - k0);
+        for (int r = 0; r < R; ++r) Fmt::decode(w + r * rb, k0, len, buf[r]);
+        for (int64_t i = 0; i < len; i += 16) {
+            const __mmask16 mask = tail_mask(len - i);
+            __m512 wv[R];
+            for (int r = 0; r < R; ++r) wv[r] = _mm512_load_ps(buf[r] + i);
+            for (int t = 0; t < T; ++t) {
+                const __m512 xv = _mm512_maskz_loadu_ps(mask, x[t] + k0 + i);
+                for (int r = 0; r < R; ++r) acc[r][t] = _mm512_fmadd_ps(wv[r], xv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+template <class Fmt>
+bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k;
+    const size_t rb = Fmt::row_bytes(K);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, 64, [](int64_t, int64_t) {},
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const float* xs[kTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = a.x_f32 + (t0 + t) * a.ldx;
+                float out[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
+                    float_tile<Fmt, R, T>(W + n * rb, rb, K, xs, out);
+                });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = out[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
+} // namespace
+
+bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_f16_f32_4x4__avx512f", BITNET_ACT_F32, 1,
+                           F16::row_bytes, &float_matmul<F16>);
+}
+bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_q8_0_f32_4x4__avx512f", BITNET_ACT_F32, 32,
+                           Q8_0::row_bytes, &float_matmul<Q8_0>);
+}
+bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_q6_k_f32_4x4__avx512f", BITNET_ACT_F32, 256,
+                           Q6_K::row_bytes, &float_matmul<Q6_K>);
+}
+
+} // namespace bitnet::avx512

@@ -1,0 +1,292 @@
+// Ternary BitLinear matmuls with AVX-512 VNNI. Stored codes are t+1 in {0,1,2}, which is exactly
+// what vpdpbusd wants as its unsigned operand: Σ t·q = Σ code·q − Σ q, so the weights are never
+// sign-converted. The integer dots are exact; the float epilogue repeats the scalar reference's
+// operations in the same order (bit-exact outputs).
+//
+// Decoding stays in registers and lands the codes in the order the activations already have, so
+// no activation shuffles are needed for I2_S and TQ2_0: a 32-byte group of 2-bit fields is
+// broadcast to both halves of a zmm and shifted by a different amount per half (vpsrlvw), giving
+// 64 consecutive weights per shift pair.
+#include "avx512.hpp"
+
+#include "tiling.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace bitnet::avx512 {
+namespace {
+
+using x86::Plugin;
+
+constexpr int kRows = 4;       // rows per micro-kernel tile
+constexpr int kTokens = 4;     // tokens per micro-kernel tile
+constexpr int kTable = 4096;   // int32 entries of per-token stack data per chunk
+constexpr int64_t kRowAlign = 16;
+
+inline float half_to_float(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// Shift counts per 16-bit lane: low 256 bits by `lo`, high 256 bits by `hi`.
+inline __m512i split_shift(int lo, int hi) {
+    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(lo)), _mm256_set1_epi16(static_cast<short>(hi)), 1);
+}
+
+// 32 bytes of 2-bit fields -> 64 codes: field at bit `lo` of each byte, then field at bit `hi`.
+inline __m512i codes64(const uint8_t* p, __m512i shifts) {
+    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_and_si512(_mm512_srlv_epi16(v, shifts), _mm512_set1_epi8(3));
+}
+
+// Σ q over `len` int8 (len a multiple of 64): the offset of the stored codes.
+inline int32_t sum_q(const int8_t* q, int64_t len) {
+    __m512i acc = _mm512_setzero_si512();
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t i = 0; i < len; i += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + i));
+    return _mm512_reduce_add_epi32(acc);
+}
+
+// ---- I2_S -------------------------------------------------------------------------------------
+
+// Byte j of a 128-block holds weights j, j+32, j+64, j+96 at bits 6, 4, 2, 0.
+template <int R, int T>
+void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x, int32_t out[][kTokens]) {
+    const __m512i sh01 = split_shift(6, 4), sh23 = split_shift(2, 0);
+    __m512i acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
+    for (int64_t b = 0; b < nblk; ++b) {
+        __m512i c0[R], c1[R];
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* p = w + r * rb + b * 32;
+            c0[r] = codes64(p, sh01);
+            c1[r] = codes64(p, sh23);
+        }
+        for (int t = 0; t < T; ++t) {
+            const __m512i x0 = _mm512_loadu_si512(x[t] + b * 128);
+            const __m512i x1 = _mm512_loadu_si512(x[t] + b * 128 + 64);
+            for (int r = 0; r < R; ++r) {
+                acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c0[r], x0);
+                acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c1[r], x1);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = _mm512_reduce_add_epi32(acc[r][t]);
+}
+
+bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k, nblk = K / 128;
+    const size_t rb = static_cast<size_t>(K / 4);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    const bitnet_qact& xq = *a.x_q;
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        int32_t qsum[64];
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, 64,
+            [&](int64_t t0, int64_t tc) {
+                for (int64_t t = 0; t < tc; ++t)
+                    qsum[t] = xq.row_sums != nullptr
+                                  ? xq.row_sums[t0 + t]
+                                  : sum_q(xq.data + (t0 + t) * xq.row_stride, K);
+            },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const int64_t c0 = t0 - t0 % 64; // the chunk qsum belongs to
+                const int8_t* xs[kTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = xq.data + (t0 + t) * xq.row_stride;
+                int32_t dots[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
+                    i2s_tile<R, T>(W + n * rb, rb, nblk, xs, dots);
+                });
+                for (int t = 0; t < tokens; ++t) {
+                    const int64_t m = t0 + t;
+                    for (int r = 0; r < rows; ++r) {
+                        const int32_t dot = dots[r][t] - qsum[m - c0];
+                        const float unscaled = static_cast<float>(dot) / xq.scales[m];
+                        a.y[m * a.ldy + n + r] = unscaled * a.w->scale;
+                    }
+                }
+            });
+    });
+    return BITNET_OK;
+}
+
+// ---- TQ2_0 / TQ1_0 ----------------------------------------------------------------------------
+
+// Per-token data of a chunk: Σq of each 256-block (the code offset), in a stack table.
+struct BlockSums {
+    int32_t v[kTable];
+    int64_t nb = 0, t0 = 0;
+    void fill(const bitnet_qact& xq, int64_t t0_, int64_t tc, int64_t nb_) {
+        nb = nb_;
+        t0 = t0_;
+        for (int64_t t = 0; t < tc; ++t)
+            for (int64_t b = 0; b < nb; ++b)
+                v[t * nb + b] = sum_q(xq.data + (t0 + t) * xq.row_stride + b * 256, 256);
+    }
+    const int32_t* of(int64_t m) const { return v + (m - t0) * nb; }
+};
+
+// The scalar reference's epilogue for one 256-block: sumf += (float)sumi * (d_act * d_w).
+template <int R, int T>
+inline void tq_block_epilogue(__m512i acc[R][T], const int32_t* const* bs, const float* const* da,
+                              const float* dw, int64_t b, float sumf[][kTokens]) {
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            const int32_t sumi = _mm512_reduce_add_epi32(acc[r][t]) - bs[t][b];
+            const float d = da[t][b] * dw[r];
+            sumf[r][t] += static_cast<float>(sumi) * d;
+        }
+}
+
+// TQ2_0 block: 32 bytes per 128 elements, bit pair l of byte m is element 32l + m; f16 d at 64.
+template <int R, int T>
+void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
+              const float* const* da, float sumf[][kTokens]) {
+    const __m512i sh01 = split_shift(0, 2), sh23 = split_shift(4, 6);
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i acc[R][T];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
+        for (int h = 0; h < 2; ++h) {
+            __m512i c0[R], c1[R];
+            for (int r = 0; r < R; ++r) {
+                const uint8_t* p = w + r * rb + b * 66 + h * 32;
+                c0[r] = codes64(p, sh01);
+                c1[r] = codes64(p, sh23);
+            }
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xb = x[t] + b * 256 + h * 128;
+                const __m512i x0 = _mm512_loadu_si512(xb), x1 = _mm512_loadu_si512(xb + 64);
+                for (int r = 0; r < R; ++r) {
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c0[r], x0);
+                    acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c1[r], x1);
+                }
+            }
+        }
+        float dw[R];
+        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 66 + 64);
+        tq_block_epilogue<R, T>(acc, bs, da, dw, b, sumf);
+    }
+}
+
+// TQ1_0 trits: trit n of byte v is floor(3 * ((v * 3^n) mod 256) / 256). Bytes are multiplied in
+// 16-bit lanes with the byte in the high half, so the product's high byte is exact mod 256;
+// even and odd bytes take one lane layout each and are merged back in place.
+struct Tq1Bytes {
+    __m512i lo, hi; // even bytes shifted up, odd bytes masked in place
+};
+inline __m512i tq1_trits(const Tq1Bytes& v, __m512i pow3) {
+    const __m512i lo = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.lo, pow3), _mm512_set1_epi16(3));
+    const __m512i hi = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.hi, pow3), _mm512_set1_epi16(768));
+    return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi16(static_cast<short>(0xff00))));
+}
+
+// TQ1_0 block (54 bytes): qs[0..31] trit n -> element 32n + m; qs[32..47] trit n -> 160 + 16n + m;
+// qh[0..3] trit n -> 240 + 4n + j; f16 d at 52. One zmm holds qs in bytes 0..47 and qh repeated
+// four times in bytes 48..63, so trit pass n covers elements {32n.., 160+16n..} and, in pass 0
+// only, the 16 qh elements (their per-lane powers of 3 ride in pass 0's multiplier).
+template <int R, int T>
+void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
+              const float* const* da, float sumf[][kTokens]) {
+    __m512i pow3[5];
+    pow3[0] = _mm512_mask_set1_epi16(
+        _mm512_mask_set1_epi16(_mm512_mask_set1_epi16(_mm512_set1_epi16(1), 0x0c000000u, 3), 0x30000000u, 9),
+        0xc0000000u, 27);
+    for (int n = 1; n < 5; ++n) pow3[n] = _mm512_set1_epi16(static_cast<short>(n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81));
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        Tq1Bytes v[R];
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* p = w + r * rb + b * 54;
+            uint32_t qh;
+            std::memcpy(&qh, p + 48, 4);
+            const __m512i bytes = _mm512_mask_set1_epi32(_mm512_maskz_loadu_epi8(0x0000ffffffffffffull, p),
+                                                         0xf000, static_cast<int>(qh));
+            v[r].lo = _mm512_slli_epi16(bytes, 8);
+            v[r].hi = _mm512_and_si512(bytes, _mm512_set1_epi16(static_cast<short>(0xff00)));
+        }
+        __m512i acc[R][T];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
+        for (int n = 0; n < 5; ++n) {
+            __m512i xv[T];
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xb = x[t] + b * 256;
+                __m512i s = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 32 * n)));
+                s = _mm512_inserti32x4(s, _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 160 + 16 * n)), 2);
+                if (n == 0) s = _mm512_inserti32x4(s, _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 240)), 3);
+                xv[t] = s;
+            }
+            for (int r = 0; r < R; ++r) {
+                const __m512i c = tq1_trits(v[r], pow3[n]);
+                for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c, xv[t]);
+            }
+        }
+        float dw[R];
+        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 54 + 52);
+        tq_block_epilogue<R, T>(acc, bs, da, dw, b, sumf);
+    }
+}
+
+template <bool Tq1>
+bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k, nb = K / 256;
+    const size_t rb = static_cast<size_t>(nb * (Tq1 ? 54 : 66));
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    const bitnet_qact& xq = *a.x_q;
+    // The block-sum table holds at least one token's blocks: K up to 1M (any real model).
+    if (nb > kTable) return x86::invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
+    const int64_t chunk = std::clamp<int64_t>(kTable / nb, 1, 64);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        BlockSums sums;
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, chunk, [&](int64_t t0, int64_t tc) { sums.fill(xq, t0, tc, nb); },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const int8_t* xs[kTokens];
+                const int32_t* bs[kTokens];
+                const float* da[kTokens];
+                for (int t = 0; t < tokens; ++t) {
+                    xs[t] = xq.data + (t0 + t) * xq.row_stride;
+                    bs[t] = sums.of(t0 + t);
+                    da[t] = xq.scales + (t0 + t) * nb;
+                }
+                float sumf[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
+                    if constexpr (Tq1) tq1_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                    else tq2_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = sumf[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
+} // namespace
+
+bitnet_status run_matmul_i2s_i8row(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_i2s_i8row__avx512vnni", BITNET_ACT_I8_ROW, 128,
+                           &x86::i2s_row_bytes, &i2s_matmul);
+}
+
+bitnet_status run_matmul_tq2_0_i8b256(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_tq2_0_i8b256__avx512vnni", BITNET_ACT_I8_B256, 256,
+                           &x86::tq2_row_bytes, &tq_matmul<false>);
+}
+
+bitnet_status run_matmul_tq1_0_i8b256(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_tq1_0_i8b256__avx512vnni", BITNET_ACT_I8_B256, 256,
+                           &x86::tq1_row_bytes, &tq_matmul<true>);
+}
+
+} // namespace bitnet::avx512

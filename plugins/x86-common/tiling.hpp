@@ -1,0 +1,47 @@
+// Loop structure shared by the x86 matmul kernels, ISA-free: a thread owns a contiguous run of
+// output rows (weights are read once, in file order, by one thread); inside it, tokens go in chunks
+// whose per-token data (Σq, block sums) fits a stack table, and each tile of MR rows x up to NT
+// tokens is computed by a register-blocked micro-kernel. The MR rows' weights (a few KiB) stay in
+// L1 while every token tile of the chunk reuses them, so prefill streams each weight once per
+// chunk of tokens.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bitnet::x86 {
+
+// Calls f.template operator()<R, T>() for the runtime tile (rows in {MR, 1}, tokens in 1..4):
+// micro-kernels are instantiated for each shape so their accumulators live in registers.
+template <int MR, class F>
+inline void dispatch_tile(int rows, int tokens, F&& f) {
+    auto by_tokens = [&]<int R>() {
+        switch (tokens) {
+        case 1: f.template operator()<R, 1>(); break;
+        case 2: f.template operator()<R, 2>(); break;
+        case 3: f.template operator()<R, 3>(); break;
+        default: f.template operator()<R, 4>(); break;
+        }
+    };
+    if (rows == MR) by_tokens.template operator()<MR>();
+    else by_tokens.template operator()<1>();
+}
+
+// Walks rows [n0, n1) of a thread and tokens [0, m) as described above. chunk(t0, tc) prepares
+// per-token data for tokens [t0, t0+tc); tile(n, rows, t0, tokens) computes one tile.
+template <int MR, int NT, class Chunk, class Tile>
+inline void walk_tiles(int64_t n0, int64_t n1, int64_t m, int64_t chunk_tokens, Chunk&& chunk,
+                       Tile&& tile) {
+    for (int64_t c0 = 0; c0 < m; c0 += chunk_tokens) {
+        const int64_t cc = std::min(chunk_tokens, m - c0);
+        chunk(c0, cc);
+        for (int64_t n = n0; n < n1;) {
+            const int rows = n + MR <= n1 ? MR : 1;
+            for (int64_t t = c0; t < c0 + cc; t += NT)
+                tile(n, rows, t, static_cast<int>(std::min<int64_t>(NT, c0 + cc - t)));
+            n += rows;
+        }
+    }
+}
+
+} // namespace bitnet::x86

@@ -1,0 +1,65 @@
+#include "cli/model_env.hpp"
+
+#include "core/memory_stats.hpp"
+
+#if __has_include("modelgen/default_model.hpp")
+#include "modelgen/default_model.hpp"
+#define BITNET_HAVE_DEFAULT_MODEL 1
+#endif
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace bitnet::cli {
+
+void add_model_options(po::options_description& desc, ModelOptions& o) {
+    desc.add_options()
+        ("model,m", po::value(&o.model), "GGUF model file (default: config's model, else the embedded demo model)")
+        ("ctx-size,c", po::value(&o.ctx), "context length (default: config, else the model's, capped by the memory budget)")
+        ("batch-size,b", po::value(&o.batch), "prompt tokens per forward pass")
+        ("pin", po::value(&o.pins)->composing(), "route an op family to a plugin, e.g. --pin matmul=avx2 (repeatable)");
+}
+
+std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const ModelOptions& mo) {
+    auto env = std::make_unique<ModelEnv>();
+    env->runtime = make_runtime(common);
+    const Config& cfg = env->runtime->config;
+    RouterOptions ro;
+    ro.pins = cfg.autotune.pin;
+    for (const auto& p : mo.pins) {
+        const auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == p.size())
+            throw po::error(fmt::format("--pin expects op=plugin, got '{}'", p));
+        ro.pins[p.substr(0, eq)] = p.substr(eq + 1);
+    }
+    for (const auto& [op, plugin] : ro.pins)
+        if (env->runtime->plugins->find(plugin) == nullptr)
+            throw std::runtime_error(fmt::format("pin {}={}: no plugin named '{}' is loaded (see bitnet plugins)", op, plugin, plugin));
+    env->router = std::make_unique<Router>(*env->runtime->plugins, ro);
+
+    std::string path = !mo.model.empty() ? mo.model : cfg.model;
+    if (path.empty()) {
+#ifdef BITNET_HAVE_DEFAULT_MODEL
+        path = modelgen::ensure_default_model().string();
+        env->is_default_model = true;
+        std::fprintf(stderr, "note: no model given (-m); using the embedded demo model %s.\n"
+                             "      Its weights are RANDOM: the text is meaningless until you pass a real model.\n",
+                     path.c_str());
+#else
+        throw std::runtime_error("no model given: pass -m FILE");
+#endif
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    env->model = model::Model::load(path);
+    model::SessionOptions so;
+    so.n_ctx = mo.ctx >= 0 ? mo.ctx : cfg.context_length;
+    so.n_batch = mo.batch > 0 ? mo.batch : cfg.batch_size;
+    so.kv_budget_bytes = cfg.memory_budget_mb > 0 ? cfg.memory_budget_mb << 20 : int64_t(physical_memory_bytes() / 4);
+    env->session = std::make_unique<model::Session>(*env->model, *env->router, so);
+    env->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return env;
+}
+
+} // namespace bitnet::cli

@@ -1,0 +1,35 @@
+// What the model-running subcommands share: -m/--model, context and batch flags, and the loaded
+// model with its router and session on top of the common runtime environment.
+#pragma once
+
+#include "cli/common_options.hpp"
+#include "dispatch/router.hpp"
+#include "model/model.hpp"
+
+#include <memory>
+#include <string>
+
+namespace bitnet::cli {
+
+struct ModelOptions {
+    std::string model;      // empty: config's model, else the embedded default
+    int ctx = -1;           // -1: config
+    int batch = -1;         // -1: config
+    std::vector<std::string> pins; // op=plugin
+};
+
+void add_model_options(po::options_description& desc, ModelOptions& opts);
+
+struct ModelEnv {
+    std::unique_ptr<RuntimeEnv> runtime;
+    std::unique_ptr<Router> router;
+    std::unique_ptr<model::Model> model;
+    std::unique_ptr<model::Session> session;
+    bool is_default_model = false;
+    double load_seconds = 0;
+};
+
+// Loads plugins, the model (or the embedded default, saying so on stderr) and a session.
+std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const ModelOptions& mopts);
+
+} // namespace bitnet::cli

@@ -1,0 +1,24 @@
+// A kernel signature: what a routing decision is made for (op, weight format, activation type,
+// M, N, K, attention geometry), with a stable text form used in logs, reports and caches.
+#pragma once
+
+#include <bitnet/plugin.h>
+
+#include <string>
+
+namespace bitnet {
+
+// Builders so call sites never forget struct_size.
+bitnet_shape make_shape(bitnet_op op, bitnet_weight_format wf, bitnet_act_type act, int32_t m, int32_t n,
+                        int32_t k);
+bitnet_shape make_attention_shape(int32_t m, int32_t n_heads, int32_t n_kv_heads, int32_t head_dim);
+
+std::string_view op_name(bitnet_op op);            // "matmul", "quantize", ...
+std::string_view act_type_name(bitnet_act_type a); // "f32", "i8row", "i8b256"
+// e.g. "matmul wf=i2_s act=i8row m=1 n=2560 k=2560"
+std::string signature_string(const bitnet_shape& s);
+
+// True when the kernel's static limits and optional supports() accept the shape.
+bool kernel_accepts(const bitnet_kernel_desc& k, void* plugin_instance, const bitnet_shape& s);
+
+} // namespace bitnet

@@ -1,0 +1,86 @@
+// A loaded BitNet model (weights mmap'd in place, tokenizer, hyper-parameters) and a Session:
+// one sequence's KV cache and scratch buffers, running prefill in batches and then one token at a
+// time through the routed kernels.
+#pragma once
+
+#include "gguf/gguf.hpp"
+#include "model/hparams.hpp"
+#include "model/kv_cache.hpp"
+#include "model/ops.hpp"
+#include "model/weights.hpp"
+#include "tokenizer/tokenizer.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <vector>
+
+namespace bitnet::model {
+
+class ContextFullError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class Model {
+public:
+    // Opens, validates and maps `path`; throws gguf::GgufError / tokenizer::TokenizerError with a
+    // message naming the file and the problem.
+    static std::unique_ptr<Model> load(const std::filesystem::path& path);
+
+    const gguf::File& file() const { return *file_; }
+    const HParams& hparams() const { return hp_; }
+    Weights& weights() { return *weights_; }
+    const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
+    // Writes the f32 embedding of `token` (n_embd values).
+    void embed(int32_t token, float* out) const;
+
+private:
+    Model() = default;
+    std::unique_ptr<gguf::File> file_;
+    HParams hp_;
+    std::unique_ptr<Weights> weights_;
+    std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+};
+
+struct SessionOptions {
+    int32_t n_ctx = 0;            // 0: the model's, capped by kv_budget_bytes
+    int64_t kv_budget_bytes = 0;  // 0: no cap
+    int32_t n_batch = 512;        // tokens per forward pass during prefill
+};
+
+class Session {
+public:
+    Session(Model& model, Router& router, SessionOptions options);
+
+    // Runs `tokens` at positions n_past().. and appends them to the cache. Logits: every row
+    // (tokens.size() × n_vocab) when all_logits, else only the last row. Throws ContextFullError
+    // when the tokens do not fit (the cache is left unchanged), std::invalid_argument for a token
+    // id outside the vocabulary.
+    void decode(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+
+    int32_t n_past() const { return n_past_; }
+    int32_t n_ctx() const { return cache_.n_ctx(); }
+    void reset() { n_past_ = 0; }
+    size_t kv_bytes() const { return cache_.bytes(); }
+    Ops& ops() { return ops_; }
+
+private:
+    void forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
+
+    Model& model_;
+    Ops ops_;
+    SessionOptions opt_;
+    KvCache cache_;
+    int32_t n_past_ = 0;
+    // Scratch, sized for n_batch rows at construction.
+    std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, tmp_;
+    std::vector<int32_t> pos_;
+    QuantBuffer qa_;
+};
+
+// The context length a session gets: requested (or the model's), capped by the KV budget.
+int32_t choose_n_ctx(const HParams& hp, int32_t requested, int64_t kv_budget_bytes);
+
+} // namespace bitnet::model

@@ -1,0 +1,162 @@
+#include "model/ops.hpp"
+
+#include "core/log.hpp"
+#include "plugin/plugin_loader.hpp"
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace bitnet::model {
+
+void QuantBuffer::resize(int32_t rows, int32_t kk) {
+    k = kk;
+    const size_t stride = (static_cast<size_t>(kk) + 63) / 64 * 64;
+    data.assign(stride * rows, 0);
+    scales.assign(static_cast<size_t>(rows) * ((kk + 255) / 256 + 1), 0.0f);
+    row_sums.assign(rows, 0);
+    view.data = data.data();
+    view.scales = scales.data();
+    view.row_sums = row_sums.data();
+    view.row_stride = stride;
+}
+
+const void* Ops::packed_for(LinearWeight& w, const KernelRef& k, const bitnet_shape& shape) {
+    if (k.desc->pack_weights == nullptr) return nullptr;
+    if (auto it = w.packed.find(k.desc); it != w.packed.end()) return it->second.ptr;
+    void* ptr = nullptr;
+    size_t bytes = 0;
+    bitnet_status st = k.desc->pack_weights(k.plugin->instance(), &shape, w.data, w.size, &ptr, &bytes);
+    if (st != BITNET_OK || ptr == nullptr)
+        throw DispatchError(fmt::format("{}: pack_weights failed for {}: {}", k.label(), w.name, status_string(st)));
+    w.packed[k.desc] = {k.plugin, k.desc, ptr, bytes};
+    return ptr;
+}
+
+void Ops::prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes) {
+    for (int32_t m : batch_sizes) {
+        const bitnet_shape shape = make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k);
+        packed_for(w, router_.route(shape), shape);
+    }
+}
+
+void Ops::run(const bitnet_shape& shape, void* args, LinearWeight* w) {
+    const auto& order = router_.order(shape);
+    std::string failures;
+    for (const KernelRef& k : order) {
+        void* ws = nullptr;
+        if (k.desc->workspace_size) {
+            const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &shape);
+            if (bytes > 0) ws = workspace_.get(bytes);
+        }
+        bitnet_weights wv{};
+        if (w != nullptr) {
+            wv = {w->data, w->size, w->scale, packed_for(*w, k, shape)};
+            static_cast<bitnet_matmul_args*>(args)->w = &wv;
+        }
+        const bitnet_status st = k.desc->run(k.plugin->instance(), args, ws);
+        if (st == BITNET_OK) return;
+        // Fall back to the next kernel; say so once per kernel and signature.
+        static std::set<std::string> warned;
+        const std::string key = k.label() + " " + signature_string(shape);
+        if (warned.insert(key).second)
+            logger().warn("kernel {} failed ({}) on {}; falling back", k.label(), status_string(st), signature_string(shape));
+        failures += fmt::format(" {}: {};", k.label(), status_string(st));
+    }
+    throw DispatchError(fmt::format("every kernel failed for {}:{}", signature_string(shape), failures));
+}
+
+void Ops::quantize(bitnet_act_type type, int32_t m, int32_t k, const float* x, int32_t ldx, QuantBuffer& out) {
+    bitnet_quantize_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.k = k;
+    a.x = x;
+    a.ldx = ldx;
+    a.out = &out.view;
+    run(make_shape(BITNET_OP_QUANTIZE_ACT, BITNET_WF_NONE, type, m, k, 0), &a);
+}
+
+void Ops::matmul(LinearWeight& w, int32_t m, const QuantBuffer* x_q, const float* x_f32, int32_t ldx, float* y,
+                 int32_t ldy) {
+    bitnet_matmul_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = w.n;
+    a.k = w.k;
+    a.act_type = w.act;
+    a.x_f32 = x_f32;
+    a.x_q = x_q ? &x_q->view : nullptr;
+    a.ldx = ldx;
+    a.y = y;
+    a.ldy = ldy;
+    run(make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k), &a, &w);
+}
+
+void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
+                  int32_t ldy) {
+    bitnet_rmsnorm_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = n;
+    a.x = x;
+    a.ldx = ldx;
+    a.weight = weight;
+    a.eps = eps;
+    a.y = y;
+    a.ldy = ldy;
+    run(make_shape(BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
+}
+
+void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
+               const int32_t* positions, float* x, int32_t ldx) {
+    bitnet_rope_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n_heads = n_heads;
+    a.head_dim = head_dim;
+    a.n_rot = n_rot;
+    a.freq_base = base;
+    a.freq_scale = scale;
+    a.neox = 1;
+    a.positions = positions;
+    a.x = x;
+    a.ldx = ldx;
+    bitnet_shape s = make_shape(BITNET_OP_ROPE, BITNET_WF_NONE, BITNET_ACT_F32, m, n_heads * head_dim, 0);
+    s.n_heads = n_heads;
+    s.head_dim = head_dim;
+    run(s, &a);
+}
+
+void Ops::attention(const bitnet_attention_args& args) {
+    bitnet_attention_args a = args;
+    a.struct_size = sizeof(a);
+    run(make_attention_shape(a.m, a.n_heads, a.n_kv_heads, a.head_dim), &a);
+}
+
+void Ops::ffn_act(bitnet_ffn_kind kind, int32_t m, int32_t n, const float* gate, const float* up, float* y, int32_t ld) {
+    bitnet_ffn_act_args a{};
+    a.struct_size = sizeof(a);
+    a.kind = kind;
+    a.m = m;
+    a.n = n;
+    a.gate = gate;
+    a.up = up;
+    a.y = y;
+    a.ld = ld;
+    run(make_shape(BITNET_OP_FFN_ACT, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
+}
+
+void Ops::add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32_t ldy) {
+    bitnet_add_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = n;
+    a.x = x;
+    a.ldx = ldx;
+    a.y = y;
+    a.ldy = ldy;
+    run(make_shape(BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
+}
+
+} // namespace bitnet::model

@@ -1,0 +1,56 @@
+// Typed front door to the routed kernels: builds each op's argument struct, asks the router for
+// the kernel, supplies packed weights and workspace, and falls back down the router's ordered list
+// when a kernel reports an error (the error is logged once; scalar is always last).
+#pragma once
+
+#include "dispatch/router.hpp"
+#include "dispatch/scratch.hpp"
+#include "model/weights.hpp"
+
+#include <bitnet/plugin.h>
+
+#include <vector>
+
+namespace bitnet::model {
+
+// Host-side quantized activations for up to `rows` rows of `k` values.
+struct QuantBuffer {
+    void resize(int32_t rows, int32_t k);
+    std::vector<int8_t> data;
+    std::vector<float> scales;
+    std::vector<int32_t> row_sums;
+    bitnet_qact view{};
+    int32_t k = 0;
+};
+
+class Ops {
+public:
+    explicit Ops(Router& router) : router_(router) {}
+
+    void quantize(bitnet_act_type type, int32_t m, int32_t k, const float* x, int32_t ldx, QuantBuffer& out);
+    // y[M, w.n] = x · wᵀ; x_q is used for ternary formats, x_f32 for float formats.
+    void matmul(LinearWeight& w, int32_t m, const QuantBuffer* x_q, const float* x_f32, int32_t ldx, float* y,
+                int32_t ldy);
+    void rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
+                 int32_t ldy);
+    void rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
+              const int32_t* positions, float* x, int32_t ldx);
+    void attention(const bitnet_attention_args& args);
+    void ffn_act(bitnet_ffn_kind kind, int32_t m, int32_t n, const float* gate, const float* up, float* y, int32_t ld);
+    void add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32_t ldy);
+
+    // Packs `w` for every kernel that may serve it at these batch sizes (done at load, so the
+    // first token pays nothing).
+    void prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes);
+
+    Router& router() { return router_; }
+
+private:
+    void run(const bitnet_shape& shape, void* args, LinearWeight* w = nullptr);
+    const void* packed_for(LinearWeight& w, const KernelRef& k, const bitnet_shape& shape);
+
+    Router& router_;
+    Scratch workspace_;
+};
+
+} // namespace bitnet::model
