@@ -4,6 +4,7 @@
 // paid once per row slice, not once per token. Sums run in 16 lanes, so results differ from the
 // scalar index-order sum by rounding only.
 #include "avx512.hpp"
+#include "simd.hpp"
 
 #include "tiling.hpp"
 
@@ -20,16 +21,6 @@ using x86::Plugin;
 
 constexpr int kRows = 4, kTokens = 4, kSlice = 256;
 constexpr int64_t kRowAlign = 16;
-
-inline float half_to_float(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
-inline __mmask16 tail_mask(int64_t left) {
-    return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-}
 
 // Decoders: elements [k0, k0 + len) of a row into dst (len <= kSlice; dst padded with zeros to
 // a multiple of 16). k0 is a multiple of kSlice, hence of every block length.
@@ -115,7 +106,7 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         }
     }
     for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) out[r][t] = _mm512_reduce_add_ps(acc[r][t]);
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
 template <class Fmt>

@@ -8,6 +8,7 @@
 // broadcast to both halves of a zmm and shifted by a different amount per half (vpsrlvw), giving
 // 64 consecutive weights per shift pair.
 #include "avx512.hpp"
+#include "simd.hpp"
 
 #include "tiling.hpp"
 
@@ -27,15 +28,9 @@ constexpr int kTokens = 4;     // tokens per micro-kernel tile
 constexpr int kTable = 4096;   // int32 entries of per-token stack data per chunk
 constexpr int64_t kRowAlign = 16;
 
-inline float half_to_float(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
 // Shift counts per 16-bit lane: low 256 bits by `lo`, high 256 bits by `hi`.
 inline __m512i split_shift(int lo, int hi) {
-    return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(lo)), _mm256_set1_epi16(static_cast<short>(hi)), 1);
+    return _mm512_mask_set1_epi16(_mm512_set1_epi16(static_cast<short>(lo)), 0xffff0000u, static_cast<short>(hi));
 }
 
 // 32 bytes of 2-bit fields -> 64 codes: field at bit `lo` of each byte, then field at bit `hi`.
@@ -49,7 +44,7 @@ inline int32_t sum_q(const int8_t* q, int64_t len) {
     __m512i acc = _mm512_setzero_si512();
     const __m512i ones = _mm512_set1_epi8(1);
     for (int64_t i = 0; i < len; i += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + i));
-    return _mm512_reduce_add_epi32(acc);
+    return hsum_i32(acc);
 }
 
 // ---- I2_S -------------------------------------------------------------------------------------
@@ -78,7 +73,7 @@ void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x,
         }
     }
     for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) out[r][t] = _mm512_reduce_add_epi32(acc[r][t]);
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_i32(acc[r][t]);
 }
 
 bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
@@ -139,7 +134,7 @@ inline void tq_block_epilogue(__m512i acc[R][T], const int32_t* const* bs, const
                               const float* dw, int64_t b, float sumf[][kTokens]) {
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) {
-            const int32_t sumi = _mm512_reduce_add_epi32(acc[r][t]) - bs[t][b];
+            const int32_t sumi = hsum_i32(acc[r][t]) - bs[t][b];
             const float d = da[t][b] * dw[r];
             sumf[r][t] += static_cast<float>(sumi) * d;
         }

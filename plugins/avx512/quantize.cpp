@@ -2,6 +2,7 @@
 // (one multiply, round-to-nearest-even via the default MXCSR mode, saturating narrowing in place of
 // the clamp), vectorized over the row.
 #include "avx512.hpp"
+#include "simd.hpp"
 
 #include <immintrin.h>
 
@@ -13,16 +14,12 @@ namespace {
 
 using x86::Plugin;
 
-inline __mmask16 tail_mask(int64_t left) {
-    return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-}
-
-inline __m512 abs_ps(__m512 v) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), v); }
+inline __m512 abs_ps(__m512 v) { return _mm512_abs_ps(v); }
 
 float max_abs(const float* x, int64_t n) {
     __m512 mx = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) mx = _mm512_max_ps(mx, abs_ps(_mm512_maskz_loadu_ps(tail_mask(n - i), x + i)));
-    return _mm512_reduce_max_ps(mx);
+    return hmax_f32(mx);
 }
 
 // q = sat8(round(x * s)); returns Σq.
@@ -35,7 +32,7 @@ int32_t scale_round(const float* x, int64_t n, __m512 s, int8_t* q) {
         sum = _mm512_add_epi32(sum, v);
         _mm_mask_storeu_epi8(q + i, m, _mm512_cvtepi32_epi8(v));
     }
-    return _mm512_reduce_add_epi32(sum);
+    return hsum_i32(sum);
 }
 
 // bitnet.cpp: s = (float)(127 / max(1e-5, max|x| in double)); |x| of a float is exact in double.

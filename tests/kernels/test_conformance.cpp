@@ -1,0 +1,273 @@
+// Conformance of the SIMD plugins against the scalar reference: every kernel of avx2 and avx512
+// on every applicable signature of kernel_signatures.hpp, with the same inputs through both
+// plugins. Integer math (I2_S dots, activation quantization) must be bit-exact; float sums may
+// differ by rounding, bounded relative to Σ|w·x| of the output.
+#include "kernel_signatures.hpp"
+#include "plugin_fixture.hpp"
+
+#include "formats/formats.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace bitnet::testing {
+namespace {
+
+namespace sig = bitnet::signatures;
+
+// One loaded plugin with a 2-thread instance, or why it cannot run here.
+struct Loaded {
+    std::unique_ptr<LoadedPlugin> lib;
+    std::unique_ptr<ThreadHost> host;
+    std::unique_ptr<PluginInstance> inst;
+    std::string refused;
+};
+
+Loaded& loaded(const std::string& name) {
+    static std::map<std::string, Loaded> cache;
+    auto it = cache.find(name);
+    if (it != cache.end()) return it->second;
+    Loaded& l = cache[name];
+    try {
+        l.lib = std::make_unique<LoadedPlugin>(plugin_library(name));
+        char why[256] = {};
+        if (l.lib->desc().probe(why, sizeof why) == 0) {
+            l.refused = why;
+        } else {
+            l.host = std::make_unique<ThreadHost>(2);
+            l.inst = std::make_unique<PluginInstance>(*l.lib, *l.host);
+        }
+    } catch (const std::exception& e) {
+        l.refused = e.what();
+    }
+    return l;
+}
+
+struct Case {
+    std::string plugin, kernel; // kernel empty: the plugin refused (skip)
+    int sig = -1;               // matmul: index into matmuls(); quantize: index into quantize_rows()
+    int32_t m = 0;
+};
+
+std::string case_name(const ::testing::TestParamInfo<Case>& info) {
+    const Case& c = info.param;
+    std::string s = c.plugin + "_" + (c.kernel.empty() ? "refused" : c.kernel);
+    if (c.sig >= 0) {
+        const bool mm = c.kernel.rfind("matmul", 0) == 0;
+        s += "_" + (mm ? std::string(sig::matmuls()[c.sig].name) : "k" + std::to_string(sig::quantize_rows()[c.sig].k));
+        s += "_m" + std::to_string(c.m);
+    }
+    for (char& ch : s)
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    return s;
+}
+
+bool m_ok(const bitnet_kernel_desc& k, int32_t m) { return m >= k.m_min && (k.m_max == 0 || m <= k.m_max); }
+
+std::vector<Case> all_cases() {
+    std::vector<Case> out;
+    for (const std::string plugin : {"avx2", "avx512"}) {
+        Loaded& l = loaded(plugin);
+        if (l.inst == nullptr) {
+            out.push_back({plugin, "", -1, 0});
+            continue;
+        }
+        for (const bitnet_kernel_desc& k : *l.inst) {
+            if (k.op == BITNET_OP_MATMUL) {
+                for (size_t i = 0; i < sig::matmuls().size(); ++i) {
+                    const sig::Matmul& s = sig::matmuls()[i];
+                    if (!sig::applies(s, k.weight_format) || s.k % k.k_multiple != 0) continue;
+                    for (int32_t m : s.ms)
+                        if (m_ok(k, m) && (!s.model || m == 1 || (m == 4 && k.m_min > 1)))
+                            out.push_back({plugin, k.name, static_cast<int>(i), m});
+                }
+            } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
+                for (size_t i = 0; i < sig::quantize_rows().size(); ++i)
+                    for (int32_t m : sig::quantize_rows()[i].ms)
+                        if (m_ok(k, m)) out.push_back({plugin, k.name, static_cast<int>(i), m});
+            } else {
+                out.push_back({plugin, k.name, -1, 0}); // no signature list yet: reported as skipped
+            }
+        }
+    }
+    return out;
+}
+
+const bitnet_kernel_desc* scalar_twin(const bitnet_kernel_desc& k) {
+    Loaded& s = loaded("scalar");
+    if (s.inst == nullptr) return nullptr;
+    for (const bitnet_kernel_desc& r : *s.inst)
+        if (r.op == k.op && r.weight_format == k.weight_format && r.act_type == k.act_type) return &r;
+    return nullptr;
+}
+
+// Deterministic weights of format wf, N x K, in file layout; scale = the per-tensor multiplier.
+struct Weights {
+    std::vector<uint8_t> bytes;
+    float scale = 1.0f;
+};
+Weights make_weights(bitnet_weight_format wf, int32_t n, int32_t k, std::mt19937& gen) {
+    const formats::GgmlType type = formats::type_info(wf)->type;
+    Weights w;
+    w.bytes.resize(*formats::tensor_bytes(type, k, n));
+    if (sig::is_ternary(wf)) {
+        std::vector<int8_t> codes(static_cast<size_t>(n) * k);
+        std::uniform_int_distribution<int> c(-1, 1);
+        for (auto& v : codes) v = static_cast<int8_t>(c(gen));
+        formats::quantize_ternary(type, codes.data(), 0.75f, k, n, w.bytes.data());
+        if (wf == BITNET_WF_I2_S) {
+            w.scale = formats::i2s_scale(w.bytes.data(), static_cast<int64_t>(n) * k);
+        } else {
+            // A different d per block, so block scales are really exercised.
+            const size_t blk = wf == BITNET_WF_TQ2_0 ? 66 : 54, at = blk - 2;
+            std::uniform_real_distribution<float> d(0.25f, 2.0f);
+            for (size_t b = 0; b < w.bytes.size() / blk; ++b) {
+                const uint16_t h = formats::f32_to_fp16(d(gen));
+                std::memcpy(&w.bytes[b * blk + at], &h, 2);
+            }
+            w.scale = 1.25f;
+        }
+    } else {
+        std::vector<float> src(static_cast<size_t>(n) * k);
+        std::normal_distribution<float> g(0.0f, 0.05f);
+        for (auto& v : src) v = g(gen);
+        formats::quantize_float(type, src.data(), k, n, w.bytes.data());
+        w.scale = 0.5f;
+    }
+    return w;
+}
+
+class Conformance : public ::testing::TestWithParam<Case> {};
+
+void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref,
+                  const sig::Matmul& s, int32_t m) {
+    const int32_t n = s.model ? std::min(s.n, sig::kTestMaxN) : s.n, K = s.k;
+    std::mt19937 gen(static_cast<uint32_t>(n * 131 + K * 7 + m));
+    const Weights w = make_weights(k.weight_format, n, K, gen);
+    const int32_t ldx = K + 3, ldy = n + 1;
+    std::vector<float> x(static_cast<size_t>(m) * ldx);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : x) v = g(gen);
+
+    // Quantized activations, made by the reference quantizer (formats).
+    const bool b256 = k.act_type == BITNET_ACT_I8_B256;
+    const int32_t per_row = b256 ? (K + 255) / 256 : 1;
+    const size_t stride = static_cast<size_t>(K) + 64;
+    std::vector<int8_t> q(stride * m);
+    std::vector<float> qs(static_cast<size_t>(per_row) * m);
+    for (int32_t i = 0; i < m; ++i) {
+        if (b256) formats::quantize_act_row_b256(&x[i * static_cast<size_t>(ldx)], K, &q[i * stride], &qs[i * per_row]);
+        else if (k.act_type == BITNET_ACT_I8_ROW) formats::quantize_act_row_i8(&x[i * static_cast<size_t>(ldx)], K, &q[i * stride], &qs[i]);
+    }
+    bitnet_qact qa{q.data(), qs.data(), nullptr, stride};
+    bitnet_weights wt{w.bytes.data(), w.bytes.size(), w.scale, nullptr};
+
+    auto run = [&](void* handle, const bitnet_kernel_desc& kd) {
+        std::vector<float> y(static_cast<size_t>(m) * ldy, NAN);
+        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, x.data(), &qa, ldx, &wt, y.data(), ldy};
+        EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
+        return y;
+    };
+    const std::vector<float> got = run(l.inst->handle(), k);
+    const std::vector<float> want = run(loaded("scalar").inst->handle(), ref);
+
+    // The bound for float sums: 1e-5 of Σ|w·x| of each output (|x| as the kernel sees it).
+    const formats::GgmlType type = formats::type_info(k.weight_format)->type;
+    const bool exact = k.weight_format == BITNET_WF_I2_S;
+    std::vector<float> wrow(K);
+    int bad = 0;
+    for (int32_t j = 0; j < n && bad < 5; ++j) {
+        formats::dequantize_row(type, w.bytes.data(), j, K, wrow.data());
+        for (int32_t i = 0; i < m && bad < 5; ++i) {
+            const float gv = got[i * static_cast<size_t>(ldy) + j], wv = want[i * static_cast<size_t>(ldy) + j];
+            if (exact) {
+                if (std::memcmp(&gv, &wv, 4) != 0) {
+                    ++bad;
+                    ADD_FAILURE() << "y[" << i << "][" << j << "] = " << gv << ", scalar " << wv << " (must be bit-exact)";
+                }
+                continue;
+            }
+            double mag = 0;
+            for (int32_t t = 0; t < K; ++t) {
+                const double xv = b256 ? q[i * stride + t] * static_cast<double>(qs[i * per_row + t / 256])
+                                       : x[i * static_cast<size_t>(ldx) + t];
+                mag += std::fabs(wrow[t] * xv);
+            }
+            const double tol = 1e-5 * mag * std::fabs(w.scale) + 1e-30;
+            if (!(std::fabs(static_cast<double>(gv) - wv) <= tol)) {
+                ++bad;
+                ADD_FAILURE() << "y[" << i << "][" << j << "] = " << gv << ", scalar " << wv << ", tolerance " << tol;
+            }
+        }
+    }
+    // Rows past N and the ldy padding must be untouched.
+    for (int32_t i = 0; i < m; ++i) EXPECT_TRUE(std::isnan(got[i * static_cast<size_t>(ldy) + n])) << "wrote past n";
+}
+
+void check_quantize(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, int32_t K, int32_t m) {
+    std::mt19937 gen(static_cast<uint32_t>(K * 17 + m));
+    const int32_t ldx = K + 5;
+    std::vector<float> x(static_cast<size_t>(m) * ldx);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (auto& v : x) v = g(gen);
+    if (m > 1) std::fill_n(&x[ldx], K, 0.0f);   // an all-zero row (zero block scales)
+    x[0] = 3.0f;
+    if (K > 9) x[9] = -3.0f;                     // tied maxima: the first wins
+    const bool b256 = k.act_type == BITNET_ACT_I8_B256;
+    const int32_t per_row = b256 ? (K + 255) / 256 : 1;
+    const size_t stride = static_cast<size_t>(K) + 32;
+    auto run = [&](void* handle, const bitnet_kernel_desc& kd, std::vector<int8_t>& q, std::vector<float>& s,
+                   std::vector<int32_t>& sums) {
+        q.assign(stride * m, 0x55);
+        s.assign(static_cast<size_t>(per_row) * m, NAN);
+        sums.assign(m, -1);
+        bitnet_qact out{q.data(), s.data(), sums.data(), stride};
+        bitnet_quantize_args a{sizeof(bitnet_quantize_args), m, K, x.data(), ldx, &out};
+        EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
+    };
+    std::vector<int8_t> q1, q2;
+    std::vector<float> s1, s2;
+    std::vector<int32_t> r1, r2;
+    run(l.inst->handle(), k, q1, s1, r1);
+    run(loaded("scalar").inst->handle(), ref, q2, s2, r2);
+    EXPECT_EQ(q1, q2) << "quantized values (and untouched row padding) differ";
+    EXPECT_EQ(0, std::memcmp(s1.data(), s2.data(), s1.size() * 4)) << "scales differ";
+    EXPECT_EQ(r1, r2) << "row sums differ";
+}
+
+TEST_P(Conformance, MatchesScalar) {
+    const Case& c = GetParam();
+    Loaded& l = loaded(c.plugin);
+    if (c.kernel.empty()) GTEST_SKIP() << c.plugin << " refused: " << l.refused;
+    const bitnet_kernel_desc* k = l.inst->find(c.kernel);
+    ASSERT_NE(k, nullptr);
+    const bitnet_kernel_desc* ref = scalar_twin(*k);
+    ASSERT_NE(ref, nullptr) << "scalar has no kernel for " << c.kernel << "'s op and formats";
+    if (c.sig < 0) GTEST_SKIP() << "no signature list for this op yet";
+    if (k->op == BITNET_OP_MATMUL) check_matmul(l, *k, *ref, sig::matmuls()[c.sig], c.m);
+    else check_quantize(l, *k, *ref, sig::quantize_rows()[c.sig].k, c.m);
+}
+
+INSTANTIATE_TEST_SUITE_P(Plugins, Conformance, ::testing::ValuesIn(all_cases()), case_name);
+
+// The cap must refuse avx512 with the documented reason, whatever the CPU.
+TEST(Probe, HonoursMaxIsaCap) {
+    Loaded& l = loaded("avx512");
+    if (l.lib == nullptr) GTEST_SKIP() << l.refused;
+    ::setenv("BITNET_MAX_ISA", "avx2", 1);
+    char why[256] = {};
+    const int32_t ok = l.lib->desc().probe(why, sizeof why);
+    ::unsetenv("BITNET_MAX_ISA");
+    EXPECT_EQ(ok, 0);
+    EXPECT_STREQ(why, "capped by BITNET_MAX_ISA=avx2");
+}
+
+} // namespace
+} // namespace bitnet::testing
