@@ -2,8 +2,8 @@
 
 #include "core/memory_stats.hpp"
 
-#if __has_include("modelgen/default_model.hpp")
-#include "modelgen/default_model.hpp"
+#if __has_include("modelgen/modelgen.hpp")
+#include "modelgen/modelgen.hpp"
 #define BITNET_HAVE_DEFAULT_MODEL 1
 #endif
 
