@@ -77,7 +77,11 @@ tokenizer::VocabData builtin_vocab() {
             add_token(cur, TokenType::Normal);
         }
     };
-    for (std::string_view w : kWords) add_word(std::string(" ") + std::string(w));
+    for (std::string_view w : kWords) {
+        std::string spaced(1, ' ');
+        spaced.append(w);
+        add_word(spaced);
+    }
     for (std::string_view w : kWords) add_word(w);
 
     v.bos = static_cast<int32_t>(v.tokens.size());

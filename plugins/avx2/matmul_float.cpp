@@ -1,0 +1,136 @@
+// Float-weight matmuls (the lm_head: F16, Q8_0, Q6_K) with F32 activations, AVX2 + FMA. Each
+// tile decodes a 256-element slice of its rows into an L1 buffer of exact f32 weights (the values
+// the scalar reference's dequantizer produces), then every token of the tile FMAs against it, so
+// the decode is paid once per row slice. Sums run in 8 lanes: results differ from the scalar
+// index-order sum by rounding only.
+#include "avx2.hpp"
+#include "simd.hpp"
+
+#include "tiling.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bitnet::avx2 {
+namespace {
+
+using x86::Plugin;
+
+constexpr int kRows = 2, kTokens = 4, kSlice = 256;
+constexpr int64_t kRowAlign = 16;
+
+// Decoders: elements [k0, k0 + len) of a row into dst, zero-padded to a multiple of 8. k0 is a
+// multiple of kSlice, hence of every block length.
+struct F16 {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::f16_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+        const auto* h = reinterpret_cast<const uint16_t*>(row) + k0;
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            _mm256_store_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+        for (; i < len; ++i) dst[i] = _cvtsh_ss(h[i]);
+        for (; i % 8 != 0; ++i) dst[i] = 0.0f;
+    }
+};
+
+struct Q8_0 {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::q8_0_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+        for (int64_t b = 0; b < len / 32; ++b) {
+            const uint8_t* blk = row + (k0 / 32 + b) * 34;
+            const __m256 d = _mm256_set1_ps(half_to_float(blk));
+            for (int g = 0; g < 4; ++g) {
+                const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * g));
+                _mm256_store_ps(dst + b * 32 + 8 * g, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+            }
+        }
+    }
+};
+
+// Q6_K: see formats/kquants.cpp; within a 128-half, element 32k + l takes a nibble of ql[l] or
+// ql[l+32] and bits 2k..2k+1 of qh[l]; scale j covers elements 16j..16j+15. Value = (d*sc)*q.
+struct Q6_K {
+    static constexpr size_t (*row_bytes)(int64_t) = &x86::q6_k_row_bytes;
+    static void decode(const uint8_t* row, int64_t k0, int64_t, float* dst) {
+        const uint8_t* blk = row + (k0 / 256) * 210;
+        const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+        const float d = half_to_float(blk + 208);
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* ql = blk + 64 * half;
+            const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+            const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+            const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * half));
+            const __m256i lo[4] = {l0, l1, _mm256_srli_epi16(l0, 4), _mm256_srli_epi16(l1, 4)};
+            for (int k = 0; k < 4; ++k) {
+                const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3), 4);
+                const __m256i q = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(lo[k], m4), hi), off);
+                alignas(32) int8_t bytes[32];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), q);
+                for (int g = 0; g < 4; ++g) {
+                    const float ds = d * static_cast<float>(sc[8 * half + 2 * k + g / 2]);
+                    const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g))));
+                    _mm256_store_ps(dst + 128 * half + 32 * k + 8 * g, _mm256_mul_ps(_mm256_set1_ps(ds), f));
+                }
+            }
+        }
+    }
+};
+
+template <class Fmt, int R, int T>
+void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, float out[][kTokens]) {
+    alignas(32) float buf[R][kSlice];
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
+        const int64_t len = std::min<int64_t>(kSlice, K - k0);
+        for (int r = 0; r < R; ++r) Fmt::decode(w + r * rb, k0, len, buf[r]);
+        for (int64_t i = 0; i < len; i += 8) {
+            __m256 wv[R];
+            for (int r = 0; r < R; ++r) wv[r] = _mm256_load_ps(buf[r] + i);
+            for (int t = 0; t < T; ++t) {
+                // Only an F16 row's last slice can end inside a vector; the masked load stops there.
+                const __m256 xv = len - i >= 8 ? _mm256_loadu_ps(x[t] + k0 + i)
+                                               : _mm256_maskload_ps(x[t] + k0 + i, tail_mask8(len - i));
+                for (int r = 0; r < R; ++r) acc[r][t] = _mm256_fmadd_ps(wv[r], xv, acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
+}
+
+template <class Fmt>
+bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k;
+    const size_t rb = Fmt::row_bytes(K);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, 64, [](int64_t, int64_t) {},
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const float* xs[kTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = a.x_f32 + (t0 + t) * a.ldx;
+                float out[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() { float_tile<Fmt, R, T>(W + n * rb, rb, K, xs, out); });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = out[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
+} // namespace
+
+bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_f16_f32_2x4__avx2", BITNET_ACT_F32, 1, F16::row_bytes, &float_matmul<F16>);
+}
+bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_q8_0_f32_2x4__avx2", BITNET_ACT_F32, 32, Q8_0::row_bytes, &float_matmul<Q8_0>);
+}
+bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_q6_k_f32_2x4__avx2", BITNET_ACT_F32, 256, Q6_K::row_bytes, &float_matmul<Q6_K>);
+}
+
+} // namespace bitnet::avx2

@@ -1,0 +1,251 @@
+// Ternary BitLinear matmuls with AVX2. Stored codes are t+1 in {0,1,2}: vpmaddubsw takes them as
+// the unsigned operand against the signed activations, and Σ t·q = Σ code·q − Σ q. Products of one
+// block are summed in int16 (at most 10 pairs of |3·128·2|, far from saturation) and widened once
+// per block with vpmaddwd. The float epilogue repeats the scalar reference's operations in order.
+//
+// I2_S and TQ2_0 2-bit fields are in the activations' order after one shift per 32-byte group, so
+// every activation load is a plain contiguous 32-byte load.
+#include "avx2.hpp"
+#include "simd.hpp"
+
+#include "tiling.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace bitnet::avx2 {
+namespace {
+
+using x86::Plugin;
+
+constexpr int kRows = 2, kTokens = 4, kTable = 4096;
+constexpr int64_t kRowAlign = 16;
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline __m256i widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
+
+// Σ q over `len` int8 (len a multiple of 32).
+inline int32_t sum_q(const int8_t* q, int64_t len) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int64_t i = 0; i < len; i += 32)
+        acc = _mm256_add_epi32(acc, widen(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load32(q + i))));
+    return hsum_i32(acc);
+}
+
+// Four 2-bit groups of a 32-byte run: group g is the field at bit shift[g] of every byte.
+inline void split4(const uint8_t* p, const int (&shift)[4], __m256i (&c)[4]) {
+    const __m256i v = load32(p), m3 = _mm256_set1_epi8(3);
+    for (int g = 0; g < 4; ++g) c[g] = _mm256_and_si256(_mm256_srli_epi16(v, shift[g]), m3);
+}
+
+// Σ over 128 consecutive activations of codes c[g] (elements 32g..32g+31) as int16 pairs.
+inline __m256i dot128(const __m256i (&c)[4], const int8_t* x) {
+    __m256i s = _mm256_maddubs_epi16(c[0], load32(x));
+    for (int g = 1; g < 4; ++g) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(c[g], load32(x + 32 * g)));
+    return s;
+}
+
+// ---- I2_S -------------------------------------------------------------------------------------
+
+template <int R, int T>
+void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x, int32_t out[][kTokens]) {
+    constexpr int kShift[4] = {6, 4, 2, 0}; // byte j: weights j, j+32, j+64, j+96
+    __m256i acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_si256();
+    for (int64_t b = 0; b < nblk; ++b) {
+        __m256i c[R][4];
+        for (int r = 0; r < R; ++r) split4(w + r * rb + b * 32, kShift, c[r]);
+        for (int t = 0; t < T; ++t)
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm256_add_epi32(acc[r][t], widen(dot128(c[r], x[t] + b * 128)));
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_i32(acc[r][t]);
+}
+
+bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k, nblk = K / 128;
+    const size_t rb = static_cast<size_t>(K / 4);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    const bitnet_qact& xq = *a.x_q;
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        int32_t qsum[64];
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, 64,
+            [&](int64_t t0, int64_t tc) {
+                for (int64_t t = 0; t < tc; ++t)
+                    qsum[t] = xq.row_sums != nullptr ? xq.row_sums[t0 + t] : sum_q(xq.data + (t0 + t) * xq.row_stride, K);
+            },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const int64_t c0 = t0 - t0 % 64;
+                const int8_t* xs[kTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = xq.data + (t0 + t) * xq.row_stride;
+                int32_t dots[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() { i2s_tile<R, T>(W + n * rb, rb, nblk, xs, dots); });
+                for (int t = 0; t < tokens; ++t) {
+                    const int64_t m = t0 + t;
+                    for (int r = 0; r < rows; ++r) {
+                        const float unscaled = static_cast<float>(dots[r][t] - qsum[m - c0]) / xq.scales[m];
+                        a.y[m * a.ldy + n + r] = unscaled * a.w->scale;
+                    }
+                }
+            });
+    });
+    return BITNET_OK;
+}
+
+// ---- TQ2_0 / TQ1_0 ----------------------------------------------------------------------------
+
+struct BlockSums {
+    int32_t v[kTable];
+    int64_t nb = 0, t0 = 0;
+    void fill(const bitnet_qact& xq, int64_t t0_, int64_t tc, int64_t nb_) {
+        nb = nb_;
+        t0 = t0_;
+        for (int64_t t = 0; t < tc; ++t)
+            for (int64_t b = 0; b < nb; ++b) v[t * nb + b] = sum_q(xq.data + (t0 + t) * xq.row_stride + b * 256, 256);
+    }
+    const int32_t* of(int64_t m) const { return v + (m - t0) * nb; }
+};
+
+// The scalar reference's per-block step: sumf += (float)sumi * (d_act * d_w).
+template <int R, int T>
+inline void tq_block_epilogue(__m256i s16[R][T], const int32_t* const* bs, const float* const* da,
+                              const float* dw, int64_t b, float sumf[][kTokens]) {
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) {
+            const int32_t sumi = hsum_i32(widen(s16[r][t])) - bs[t][b];
+            const float d = da[t][b] * dw[r];
+            sumf[r][t] += static_cast<float>(sumi) * d;
+        }
+}
+
+template <int R, int T>
+void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
+              const float* const* da, float sumf[][kTokens]) {
+    constexpr int kShift[4] = {0, 2, 4, 6}; // bit pair l of byte m: element 32l + m of the half
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i s16[R][T];
+        for (int h = 0; h < 2; ++h) {
+            __m256i c[R][4];
+            for (int r = 0; r < R; ++r) split4(w + r * rb + b * 66 + 32 * h, kShift, c[r]);
+            for (int t = 0; t < T; ++t)
+                for (int r = 0; r < R; ++r) {
+                    const __m256i d = dot128(c[r], x[t] + b * 256 + 128 * h);
+                    s16[r][t] = h == 0 ? d : _mm256_add_epi16(s16[r][t], d);
+                }
+        }
+        float dw[R];
+        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 66 + 64);
+        tq_block_epilogue<R, T>(s16, bs, da, dw, b, sumf);
+    }
+}
+
+// TQ1_0 trit n of byte v is floor(3 * ((v * 3^n) mod 256) / 256); bytes are multiplied in 16-bit
+// lanes with the byte in the high half (exact mod 256), even and odd bytes separately.
+struct Tq1Bytes {
+    __m256i lo, hi;
+    explicit Tq1Bytes(__m256i bytes)
+        : lo(_mm256_slli_epi16(bytes, 8)), hi(_mm256_and_si256(bytes, _mm256_set1_epi16(static_cast<short>(0xff00)))) {}
+};
+inline __m256i tq1_trits(const Tq1Bytes& v, __m256i pow3) {
+    const __m256i lo = _mm256_mulhi_epu16(_mm256_mullo_epi16(v.lo, pow3), _mm256_set1_epi16(3));
+    const __m256i hi = _mm256_mulhi_epu16(_mm256_mullo_epi16(v.hi, pow3), _mm256_set1_epi16(768));
+    return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi16(static_cast<short>(0xff00))));
+}
+
+// TQ1_0 block (54 bytes): qs[0..31] trit n -> element 32n + m; qs[32..47] trit n -> 160 + 16n + m;
+// qh[0..3] trit n -> 240 + 4n + j; f16 d at 52. Register A = qs[0..31]; register B = qs[32..47]
+// then qh repeated four times, whose pass-0 multiplier carries the per-lane powers of 3 for qh.
+template <int R, int T>
+void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
+              const float* const* da, float sumf[][kTokens]) {
+    static constexpr short kPow3[5] = {1, 3, 9, 27, 81};
+    const __m256i pow3_b0 = _mm256_setr_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 9, 9, 27, 27);
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i s16[R][T];
+        for (int r = 0; r < R; ++r)
+            for (int t = 0; t < T; ++t) s16[r][t] = _mm256_setzero_si256();
+        for (int n = 0; n < 5; ++n) {
+            const __m256i pa = _mm256_set1_epi16(kPow3[n]), pb = n == 0 ? pow3_b0 : pa;
+            __m256i ca[R], cb[R];
+            for (int r = 0; r < R; ++r) {
+                const uint8_t* p = w + r * rb + b * 54;
+                uint32_t qh;
+                std::memcpy(&qh, p + 48, 4);
+                const __m256i bb = _mm256_inserti128_si256(
+                    _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32))),
+                    _mm_set1_epi32(static_cast<int>(qh)), 1);
+                ca[r] = tq1_trits(Tq1Bytes(load32(p)), pa);
+                cb[r] = tq1_trits(Tq1Bytes(bb), pb);
+            }
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xb = x[t] + b * 256;
+                const __m256i xa = load32(xb + 32 * n);
+                const __m128i tail = n == 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 240)) : _mm_setzero_si128();
+                const __m256i xbv = _mm256_inserti128_si256(
+                    _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 160 + 16 * n))), tail, 1);
+                for (int r = 0; r < R; ++r)
+                    s16[r][t] = _mm256_add_epi16(s16[r][t], _mm256_add_epi16(_mm256_maddubs_epi16(ca[r], xa),
+                                                                             _mm256_maddubs_epi16(cb[r], xbv)));
+            }
+        }
+        float dw[R];
+        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 54 + 52);
+        tq_block_epilogue<R, T>(s16, bs, da, dw, b, sumf);
+    }
+}
+
+template <bool Tq1>
+bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k, nb = K / 256;
+    const size_t rb = static_cast<size_t>(nb * (Tq1 ? 54 : 66));
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    const bitnet_qact& xq = *a.x_q;
+    if (nb > kTable) return x86::invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
+    const int64_t chunk = std::clamp<int64_t>(kTable / nb, 1, 64);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        BlockSums sums;
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, chunk, [&](int64_t t0, int64_t tc) { sums.fill(xq, t0, tc, nb); },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                const int8_t* xs[kTokens];
+                const int32_t* bs[kTokens];
+                const float* da[kTokens];
+                for (int t = 0; t < tokens; ++t) {
+                    xs[t] = xq.data + (t0 + t) * xq.row_stride;
+                    bs[t] = sums.of(t0 + t);
+                    da[t] = xq.scales + (t0 + t) * nb;
+                }
+                float sumf[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
+                    if constexpr (Tq1) tq1_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                    else tq2_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = sumf[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
+} // namespace
+
+bitnet_status run_matmul_i2s_i8row(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_i2s_i8row__avx2", BITNET_ACT_I8_ROW, 128, &x86::i2s_row_bytes, &i2s_matmul);
+}
+bitnet_status run_matmul_tq2_0_i8b256(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_tq2_0_i8b256__avx2", BITNET_ACT_I8_B256, 256, &x86::tq2_row_bytes,
+                           &tq_matmul<false>);
+}
+bitnet_status run_matmul_tq1_0_i8b256(void* plugin, const void* args, void*) noexcept {
+    return x86::run_matmul(plugin, args, "matmul_tq1_0_i8b256__avx2", BITNET_ACT_I8_B256, 256, &x86::tq1_row_bytes,
+                           &tq_matmul<true>);
+}
+
+} // namespace bitnet::avx2

@@ -1,0 +1,144 @@
+#include "test_env.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+    int code = -1;
+    std::string out; // stdout and stderr together when merge is set
+};
+
+Result sh(const std::string& args, bool merge = false) {
+    const std::string cmd = std::string(BITNET_EXE) + " " + args + (merge ? " 2>&1" : " 2>/dev/null");
+    Result r;
+    FILE* p = popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    const int st = pclose(p);
+    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return r;
+}
+
+std::string oracle_file(const char* name) {
+    const auto d = bitnet::testing::oracle_dir();
+    return d ? (*d / name).string() : std::string();
+}
+
+#define NEED_ORACLE()                                                                                       \
+    if (!bitnet::testing::oracle_dir()) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR)"
+
+TEST(Cli, PluginsJsonContract) {
+    auto r = sh("plugins --json");
+    ASSERT_EQ(r.code, 0);
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_TRUE(j["plugins"].is_array());
+    bool scalar = false;
+    for (const auto& p : j["plugins"]) {
+        for (const char* k : {"name", "version", "device", "status", "reason", "path"}) EXPECT_TRUE(p[k].is_string()) << k;
+        EXPECT_TRUE(p["kernels"].is_number_integer());
+        EXPECT_TRUE(p["status"] == "loaded" || p["status"] == "refused");
+        if (p["name"] == "scalar" && p["status"] == "loaded") scalar = true;
+    }
+    EXPECT_TRUE(scalar) << r.out;
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+    for (const char* c : {"run", "plugins", "inspect", "tokenize", "eval", "perplexity", "gen-model"}) {
+        auto r = sh(std::string(c) + " --help");
+        EXPECT_EQ(r.code, 0) << c;
+        EXPECT_NE(r.out.find("usage: bitnet"), std::string::npos) << c << ": " << r.out;
+    }
+    EXPECT_EQ(sh("no-such-command").code, 2);
+}
+
+TEST(Cli, TokenizeJsonContract) {
+    NEED_ORACLE();
+    auto r = sh("tokenize -m " + oracle_file("b158-small-i2_s.gguf") + " --json 'Hello world<|eot_id|>'");
+    ASSERT_EQ(r.code, 0);
+    EXPECT_EQ(nlohmann::json::parse(r.out), nlohmann::json::parse(R"({"ids":[9906,1917,128009]})"));
+}
+
+TEST(Cli, EvalJsonContract) {
+    NEED_ORACLE();
+    auto r = sh("eval -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " --ids 2990,32,934 --top-k 4 --vocab-ids 5,11,2999 --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    ASSERT_EQ(j["positions"].size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+        const auto& p = j["positions"][i];
+        EXPECT_EQ(p["pos"], i);
+        EXPECT_TRUE(p["argmax"].is_number_integer());
+        EXPECT_GT(p["logsumexp"].get<double>(), 7.0);
+        ASSERT_EQ(p["top_k"].size(), 4u);
+        EXPECT_EQ(p["top_k"][0][0], p["argmax"]);
+        ASSERT_EQ(p["logits"].size(), 3u);
+        EXPECT_EQ(p["logits"][2][0], 2999);
+        EXPECT_GE(p["top_k"][0][1].get<double>(), p["top_k"][3][1].get<double>());
+    }
+}
+
+TEST(Cli, RunPrintsTextAndSummary) {
+    NEED_ORACLE();
+    auto r = sh("run -m " + oracle_file("b158-small-i2_s.gguf") + " -p Hello -n 8 --temp 0", true);
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("tok/s"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ttft"), std::string::npos);
+    EXPECT_NE(r.out.find("peak RSS"), std::string::npos);
+    // Greedy is deterministic.
+    EXPECT_EQ(sh("run -m " + oracle_file("b158-small-i2_s.gguf") + " -p Hello -n 8 --temp 0").out,
+              sh("run -m " + oracle_file("b158-small-i2_s.gguf") + " -p Hello -n 8 --temp 0 -t 1").out);
+}
+
+TEST(Cli, OverlongPromptIsAClearError) {
+    NEED_ORACLE();
+    std::string prompt(400, 'a');
+    for (size_t i = 1; i < prompt.size(); i += 2) prompt[i] = ' ';
+    auto r = sh("run -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -c 64 -n 4 -p '" + prompt + "'", true);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("context"), std::string::npos) << r.out;
+}
+
+TEST(Cli, BadInputsAreClearErrors) {
+    auto r = sh("run -m /nonexistent/model.gguf -p hi", true);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.out.find("/nonexistent/model.gguf"), std::string::npos) << r.out;
+    const fs::path dir = bitnet::testing::make_temp_dir("cli");
+    std::ofstream(dir / "bad.yaml") << "threads: 2\nsampling:\n  temprature: 0.3\n";
+    r = sh("plugins --config " + (dir / "bad.yaml").string(), true);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.out.find("bad.yaml:3"), std::string::npos) << r.out;
+    std::ofstream(dir / "junk.gguf") << "GGUF but not really";
+    r = sh("inspect " + (dir / "junk.gguf").string(), true);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find("junk.gguf"), std::string::npos) << r.out;
+    EXPECT_EQ(sh("eval --ids 1,x,3 -m " + (dir / "junk.gguf").string(), true).code, 1);
+    fs::remove_all(dir);
+}
+
+TEST(Cli, PerplexityIsFiniteAndNearVocabSize) {
+    NEED_ORACLE();
+    const fs::path dir = bitnet::testing::make_temp_dir("ppl");
+    std::ofstream(dir / "t.txt") << "A quiet morning in the harbour, before the boats go out. The gulls are loud.";
+    auto r = sh("perplexity -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -f " + (dir / "t.txt").string() + " --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    // Random weights give near-uniform predictions: perplexity close to the 3000-token vocabulary.
+    EXPECT_GT(j["perplexity"].get<double>(), 1500.0);
+    EXPECT_LT(j["perplexity"].get<double>(), 6000.0);
+    EXPECT_GT(j["tokens"].get<int>(), 10);
+    fs::remove_all(dir);
+}
+
+} // namespace
