@@ -97,8 +97,8 @@ int cmd_inspect(int argc, char** argv) {
         for (const gguf::TensorInfo& t : f->tensors())
             tensors.push_back({{"name", t.name}, {"type", std::string(type_name(t.type))}, {"dims", t.dims},
                                {"offset", t.offset}, {"bytes", t.size}});
-        // ordered_json would keep key order, but the file's order is the metadata() order anyway;
-        // consumers needing it can read "metadata_order".
+        // JSON objects do not keep key order, and the order matters (reference files are
+        // compared key by key), so it is given separately.
         nlohmann::json order = nlohmann::json::array();
         for (const auto& kv : f->metadata()) order.push_back(kv.first);
         std::cout << nlohmann::json{{"version", f->version()}, {"metadata", meta}, {"metadata_order", order},

@@ -68,6 +68,9 @@ TEST(InspectRoundTrip, JsonHasEveryKeyAndTensor) {
             ASSERT_TRUE(meta.contains(key)) << key;
             expect_same(value, meta.at(key), key);
         }
+        std::vector<std::string> order;
+        for (const auto& kv : f->metadata()) order.push_back(kv.first);
+        EXPECT_EQ(j.at("metadata_order").get<std::vector<std::string>>(), order);
         const auto& tensors = j.at("tensors");
         ASSERT_EQ(tensors.size(), f->tensors().size());
         for (size_t i = 0; i < tensors.size(); ++i) {
