@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/id_list.hpp"
 #include "cli/model_env.hpp"
+#include "model/logits.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -15,17 +16,6 @@
 #include <numeric>
 
 namespace bitnet::cli {
-
-namespace {
-
-double log_sum_exp(const float* x, size_t n) {
-    const float mx = *std::max_element(x, x + n);
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - double(mx));
-    return double(mx) + std::log(s);
-}
-
-} // namespace
 
 int cmd_eval(int argc, char** argv) {
     CommonOptions common;
@@ -63,11 +53,11 @@ int cmd_eval(int argc, char** argv) {
         std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](int32_t a, int32_t b) {
             return row[a] > row[b] || (row[a] == row[b] && a < b);
         });
-        const int32_t argmax = int32_t(std::max_element(row, row + n_vocab) - row);
+        const int32_t argmax = model::argmax(row, n_vocab);
         nlohmann::json top = nlohmann::json::array(), probes = nlohmann::json::array();
         for (int i = 0; i < top_k; ++i) top.push_back({order[i], row[order[i]]});
         for (int32_t id : probe) probes.push_back({id, row[id]});
-        positions.push_back({{"pos", p}, {"argmax", argmax}, {"logsumexp", log_sum_exp(row, n_vocab)},
+        positions.push_back({{"pos", p}, {"argmax", argmax}, {"logsumexp", model::log_sum_exp(row, n_vocab)},
                              {"top_k", top}, {"logits", probes}});
     }
     if (vm.count("json")) {

@@ -3,6 +3,7 @@
 // when the model adds one), every token after the first of a chunk scored.
 #include "cli/commands.hpp"
 #include "cli/model_env.hpp"
+#include "model/logits.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -59,10 +60,7 @@ int cmd_perplexity(int argc, char** argv) {
         // Position i predicts seq[i+1]; with BOS the first text token is predicted from BOS alone.
         for (size_t i = 0; i + 1 < seq.size(); ++i) {
             const float* row = logits.data() + i * V;
-            const float mx = *std::max_element(row, row + V);
-            double s = 0;
-            for (int32_t v = 0; v < V; ++v) s += std::exp(double(row[v]) - mx);
-            nll += (double(mx) + std::log(s)) - double(row[seq[i + 1]]);
+            nll += model::log_sum_exp(row, V) - double(row[seq[i + 1]]);
             ++scored;
         }
         ++chunks;

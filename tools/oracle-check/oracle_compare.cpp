@@ -1,5 +1,6 @@
 #include "oracle_compare.hpp"
 
+#include "model/logits.hpp"
 #include "model/model.hpp"
 
 #include <fmt/format.h>
@@ -11,18 +12,8 @@
 
 namespace bitnet::oracle {
 
-namespace {
-
-double lse(const float* x, size_t n) {
-    const float mx = *std::max_element(x, x + n);
-    double s = 0;
-    for (size_t i = 0; i < n; ++i) s += std::exp(double(x[i]) - double(mx));
-    return double(mx) + std::log(s);
-}
-
-int32_t argmax(const float* x, size_t n) { return int32_t(std::max_element(x, x + n) - x); }
-
-} // namespace
+using model::argmax;
+using model::log_sum_exp;
 
 Report compare(const std::filesystem::path& ref_json, Router& router, const Bounds& b) {
     std::ifstream in(ref_json);
@@ -54,7 +45,7 @@ Report compare(const std::filesystem::path& ref_json, Router& router, const Boun
             for (const auto& t : top16) worst = std::max(worst, std::fabs(double(row[t[0].get<int>()]) - t[1].get<double>()));
             const auto& pl = p.at("probe_logits");
             for (size_t i = 0; i < probes.size(); ++i) worst = std::max(worst, std::fabs(double(row[probes[i]]) - pl[i].get<double>()));
-            const double dl = std::fabs(lse(row, n_vocab) - p.at("lse").get<double>());
+            const double dl = std::fabs(log_sum_exp(row, n_vocab) - p.at("lse").get<double>());
             const double gap = top16[0][1].get<double>() - top16[1][1].get<double>();
             const bool top1 = argmax(row, n_vocab) == p.at("argmax").get<int>();
             ++r.positions;
