@@ -2,6 +2,8 @@
 // the same-index inputs only, so outputs may alias inputs.
 #include "scalar.hpp"
 
+#include "formats/formats.hpp"
+
 #include <cmath>
 #include <cstdint>
 
@@ -50,6 +52,26 @@ bitnet_status run_add_f32(void* plugin, const void* args, void*) noexcept {
                 const float* x = a.x + m * static_cast<int64_t>(a.ldx);
                 float* y = a.y + m * static_cast<int64_t>(a.ldy);
                 for (int32_t i = 0; i < a.n; ++i) y[i] += x[i];
+            }
+            return BITNET_OK;
+        });
+}
+
+bitnet_status run_kv_store_f16(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "kv_store_f16__scalar";
+    return run_op<bitnet_kv_store_args>(
+        plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
+        [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.width <= 0 || a.pos0 < 0) return invalid(p, what, "m and width must be positive, pos0 >= 0");
+            if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
+                return invalid(p, what, "k, v or a cache pointer is NULL");
+            if (a.ld < a.width || a.kv_stride < a.width) return invalid(p, what, "ld or kv_stride < width");
+            for (int64_t t = 0; t < a.m; ++t) {
+                const int64_t dst = (a.pos0 + t) * static_cast<int64_t>(a.kv_stride), src = t * a.ld;
+                for (int32_t i = 0; i < a.width; ++i) {
+                    a.k_cache[dst + i] = formats::f32_to_fp16(a.k[src + i]);
+                    a.v_cache[dst + i] = formats::f32_to_fp16(a.v[src + i]);
+                }
             }
             return BITNET_OK;
         });

@@ -159,4 +159,20 @@ void Ops::add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32
     run(make_shape(BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
 }
 
+void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
+                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
+    bitnet_kv_store_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.pos0 = pos0;
+    a.width = width;
+    a.k = k;
+    a.v = v;
+    a.ld = ld;
+    a.k_cache = k_cache;
+    a.v_cache = v_cache;
+    a.kv_stride = kv_stride;
+    run(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
+}
+
 } // namespace bitnet::model

@@ -38,6 +38,10 @@ public:
     void attention(const bitnet_attention_args& args);
     void ffn_act(bitnet_ffn_kind kind, int32_t m, int32_t n, const float* gate, const float* up, float* y, int32_t ld);
     void add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32_t ldy);
+    // K/V rows (f32, stride ld) into the F16 cache at positions pos0.. (through the routed kernel,
+    // so a device backend writes its own device-resident cache).
+    void kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
+                  uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride);
 
     // Packs `w` for every kernel that may serve it at these batch sizes (done at load, so the
     // first token pays nothing).

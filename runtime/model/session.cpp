@@ -72,7 +72,7 @@ void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, f
         ops_.matmul(L.wv, m, &qa_, h_.data(), d, v_.data(), dkv);
         ops_.rope(m, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, pos_.data(), q_.data(), dq);
         ops_.rope(m, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, pos_.data(), k_.data(), dkv);
-        cache_.store(il, n_past_, m, k_.data(), v_.data(), dkv);
+        ops_.kv_store(m, n_past_, dkv, k_.data(), v_.data(), dkv, cache_.k(il), cache_.v(il), cache_.width());
         bitnet_attention_args a{};
         a.m = m;
         a.n_past = n_past_;

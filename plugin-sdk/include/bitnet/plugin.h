@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define BITNET_PLUGIN_ABI_VERSION_MAJOR 1
-#define BITNET_PLUGIN_ABI_VERSION_MINOR 0
+#define BITNET_PLUGIN_ABI_VERSION_MINOR 1
 /* Packed as (major << 16) | minor. */
 #define BITNET_PLUGIN_ABI_VERSION \
     ((uint32_t)((BITNET_PLUGIN_ABI_VERSION_MAJOR << 16) | BITNET_PLUGIN_ABI_VERSION_MINOR))
@@ -82,7 +82,8 @@ typedef enum bitnet_op {
     BITNET_OP_ATTENTION = 5,     /* bitnet_attention_args: causal attention over an F16 KV cache */
     BITNET_OP_FFN_ACT = 6,       /* bitnet_ffn_act_args: relu(g)^2*u or silu(g)*u */
     BITNET_OP_ADD = 7,           /* bitnet_add_args: y += x (residual) */
-    BITNET_OP_COUNT_ = 8
+    BITNET_OP_KV_STORE = 8,      /* bitnet_kv_store_args: f32 K/V rows -> F16 cache (since 1.1) */
+    BITNET_OP_COUNT_ = 9
 } bitnet_op;
 
 /* Weight storage formats. Values are stable ABI numbers (not GGML type ids). */
@@ -227,6 +228,22 @@ typedef struct bitnet_add_args {
     float* y;              /* y += x, stride ldy */
     int32_t ldy;
 } bitnet_add_args;
+
+/* Since 1.1. Writes M rows of K and V (f32, `width` values each, row stride ld floats) into the
+ * F16 cache at positions pos0..pos0+m-1 (round to nearest even). A device plugin keeps its cache
+ * in device memory this way; the attention op then reads it. */
+typedef struct bitnet_kv_store_args {
+    uint32_t struct_size;
+    int32_t m;
+    int32_t pos0;
+    int32_t width;         /* n_kv_heads * head_dim */
+    const float* k;
+    const float* v;
+    int32_t ld;
+    uint16_t* k_cache;     /* same layout as bitnet_attention_args.k_cache */
+    uint16_t* v_cache;
+    int32_t kv_stride;     /* halves between positions (>= width) */
+} bitnet_kv_store_args;
 
 /* The shape a routing decision is made for; also what `supports` is asked about. */
 typedef struct bitnet_shape {
