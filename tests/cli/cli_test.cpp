@@ -55,7 +55,7 @@ TEST(Cli, PluginsJsonContract) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-    for (const char* c : {"run", "plugins", "inspect", "tokenize", "eval", "perplexity", "gen-model"}) {
+    for (const char* c : {"run", "plugins", "inspect", "tokenize", "eval", "perplexity", "gen-model", "bench"}) {
         auto r = sh(std::string(c) + " --help");
         EXPECT_EQ(r.code, 0) << c;
         EXPECT_NE(r.out.find("usage: bitnet"), std::string::npos) << c << ": " << r.out;
@@ -125,6 +125,23 @@ TEST(Cli, BadInputsAreClearErrors) {
     EXPECT_NE(r.out.find("junk.gguf"), std::string::npos) << r.out;
     EXPECT_EQ(sh("eval --ids 1,x,3 -m " + (dir / "junk.gguf").string(), true).code, 1);
     fs::remove_all(dir);
+}
+
+TEST(Cli, BenchJsonContract) {
+    NEED_ORACLE();
+    auto r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 2 -p 8 -n 4 -r 2 --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["threads"], 2);
+    for (const char* k : {"ttft_ms", "bandwidth_gbs", "roofline_fraction"}) EXPECT_TRUE(j[k].is_number()) << k;
+    for (const char* k : {"peak_rss_bytes", "bytes_per_token"}) EXPECT_TRUE(j[k].is_number_unsigned()) << k;
+    EXPECT_GT(j["pp"]["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(j["tg"]["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_GT(j["tg"]["p95_ms"].get<double>(), 0.0);
+    EXPECT_GE(j["tg"]["p95_ms"].get<double>(), j["tg"]["p50_ms"].get<double>());
+    EXPECT_GT(j["bandwidth_gbs"].get<double>(), 0.1);
+    // bytes_per_token counts every linear weight and the head: close to the file's size here.
+    EXPECT_GT(j["bytes_per_token"].get<double>(), 0.8 * j["model_file_bytes"].get<double>());
 }
 
 TEST(Cli, PerplexityIsFiniteAndNearVocabSize) {
