@@ -19,29 +19,34 @@ using x86::Plugin;
 constexpr int kRows = 2, kTokens = 4, kSlice = 256;
 constexpr int64_t kRowAlign = 16;
 
-// Decoders: elements [k0, k0 + len) of a row into dst, zero-padded to a multiple of 8. k0 is a
-// multiple of kSlice, hence of every block length.
+// Decoders: elements [k0, k0 + len) of a row, 8 at a time, as sink(i, values) for elements
+// k0 + i .. k0 + i + 7 (lanes past len are zero). k0 is a multiple of kSlice, hence of every block
+// length. The same decoder feeds the L1 buffer of the gemm tile and the registers of the gemv.
 struct F16 {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::f16_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, Sink&& sink) {
         const auto* h = reinterpret_cast<const uint16_t*>(row) + k0;
         int64_t i = 0;
-        for (; i + 8 <= len; i += 8)
-            _mm256_store_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-        for (; i < len; ++i) dst[i] = _cvtsh_ss(h[i]);
-        for (; i % 8 != 0; ++i) dst[i] = 0.0f;
+        for (; i + 8 <= len; i += 8) sink(i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+        if (i < len) {
+            alignas(16) uint16_t tail[8] = {};
+            for (int64_t j = i; j < len; ++j) tail[j - i] = h[j];
+            sink(i, _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(tail))));
+        }
     }
 };
 
 struct Q8_0 {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::q8_0_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, Sink&& sink) {
         for (int64_t b = 0; b < len / 32; ++b) {
             const uint8_t* blk = row + (k0 / 32 + b) * 34;
             const __m256 d = _mm256_set1_ps(half_to_float(blk));
             for (int g = 0; g < 4; ++g) {
                 const __m128i q = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(blk + 2 + 8 * g));
-                _mm256_store_ps(dst + b * 32 + 8 * g, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+                sink(b * 32 + 8 * g, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
             }
         }
     }
@@ -51,7 +56,8 @@ struct Q8_0 {
 // ql[l+32] and bits 2k..2k+1 of qh[l]; scale j covers elements 16j..16j+15. Value = (d*sc)*q.
 struct Q6_K {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::q6_k_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t, Sink&& sink) {
         const uint8_t* blk = row + (k0 / 256) * 210;
         const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
         const float d = half_to_float(blk + 208);
@@ -70,7 +76,7 @@ struct Q6_K {
                 for (int g = 0; g < 4; ++g) {
                     const float ds = d * static_cast<float>(sc[8 * half + 2 * k + g / 2]);
                     const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(bytes + 8 * g))));
-                    _mm256_store_ps(dst + 128 * half + 32 * k + 8 * g, _mm256_mul_ps(_mm256_set1_ps(ds), f));
+                    sink(128 * half + 32 * k + 8 * g, _mm256_mul_ps(_mm256_set1_ps(ds), f));
                 }
             }
         }
@@ -85,7 +91,8 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
     for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
         const int64_t len = std::min<int64_t>(kSlice, K - k0);
-        for (int r = 0; r < R; ++r) Fmt::decode(w + r * rb, k0, len, buf[r]);
+        for (int r = 0; r < R; ++r)
+            Fmt::decode(w + r * rb, k0, len, [&](int64_t i, __m256 v) { _mm256_store_ps(buf[r] + i, v); });
         for (int64_t i = 0; i < len; i += 8) {
             __m256 wv[R];
             for (int r = 0; r < R; ++r) wv[r] = _mm256_load_ps(buf[r] + i);
@@ -101,8 +108,51 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
+// M = 1: the weights are read once and nothing is reused, so the decoded values go straight into
+// the FMAs (the gemm tile's L1 round trip would be pure overhead) and the kernel's only job is to
+// keep the memory system busy. kGemvRows rows stream side by side with two accumulators each
+// (independent FMA chains), and the same slice of the next group of rows is prefetched while
+// this one is summed: one row is only a few KiB, too short for the hardware prefetcher to ramp up
+// on its own.
+constexpr int kGemvRows = 4;
+
+template <class Fmt, int R>
+void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y, float scale) {
+    __m256 acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
+        const int64_t len = std::min<int64_t>(kSlice, K - k0);
+        const size_t off = Fmt::row_bytes(k0), bytes = Fmt::row_bytes(len);
+        for (int r = 0; r < R; ++r) x86::prefetch(w + (R + r) * rb + off, bytes);
+        for (int r = 0; r < R; ++r)
+            Fmt::decode(w + r * rb, k0, len, [&](int64_t i, __m256 v) {
+                // Only an F16 row's last slice can end inside a vector; the masked load stops there.
+                const __m256 xv = len - i >= 8 ? _mm256_loadu_ps(x + k0 + i)
+                                               : _mm256_maskload_ps(x + k0 + i, tail_mask8(len - i));
+                acc[r][(i >> 3) & 1] = _mm256_fmadd_ps(v, xv, acc[r][(i >> 3) & 1]);
+            });
+    }
+    for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm256_add_ps(acc[r][0], acc[r][1])) * scale;
+}
+
+template <class Fmt>
+void float_gemv(const Plugin& p, const bitnet_matmul_args& a) {
+    const size_t rb = Fmt::row_bytes(a.k);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        int64_t n = n0;
+        for (; n + kGemvRows <= n1; n += kGemvRows)
+            gemv_rows<Fmt, kGemvRows>(W + n * rb, rb, a.k, a.x_f32, a.y + n, a.w->scale);
+        for (; n < n1; ++n) gemv_rows<Fmt, 1>(W + n * rb, rb, a.k, a.x_f32, a.y + n, a.w->scale);
+    });
+}
+
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    if (a.m == 1) {
+        float_gemv<Fmt>(p, a);
+        return BITNET_OK;
+    }
     const int64_t K = a.k;
     const size_t rb = Fmt::row_bytes(K);
     const auto* W = static_cast<const uint8_t*>(a.w->data);

@@ -22,29 +22,30 @@ using x86::Plugin;
 constexpr int kRows = 4, kTokens = 4, kSlice = 256;
 constexpr int64_t kRowAlign = 16;
 
-// Decoders: elements [k0, k0 + len) of a row into dst (len <= kSlice; dst padded with zeros to
-// a multiple of 16). k0 is a multiple of kSlice, hence of every block length.
+// Decoders: elements [k0, k0 + len) of a row, 16 at a time, as sink(i, values) for elements
+// k0 + i .. k0 + i + 15 (len <= kSlice; lanes past len are zero). k0 is a multiple of kSlice,
+// hence of every block length. The same decoder feeds the L1 buffer of the gemm tile and the
+// registers of the gemv.
 struct F16 {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::f16_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, Sink&& sink) {
         const auto* h = reinterpret_cast<const uint16_t*>(row) + k0;
-        for (int64_t i = 0; i < len; i += 16) {
-            const __m256i v = _mm256_maskz_loadu_epi16(tail_mask(len - i), h + i);
-            _mm512_store_ps(dst + i, _mm512_cvtph_ps(v));
-        }
+        for (int64_t i = 0; i < len; i += 16)
+            sink(i, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask(len - i), h + i)));
     }
 };
 
 struct Q8_0 {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::q8_0_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t len, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t len, Sink&& sink) {
         for (int64_t b = 0; b < len / 32; ++b) {
             const uint8_t* blk = row + (k0 / 32 + b) * 34;
             const __m512 d = _mm512_set1_ps(half_to_float(blk));
             for (int h = 0; h < 2; ++h) {
                 const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 2 + 16 * h));
-                const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q));
-                _mm512_store_ps(dst + b * 32 + h * 16, _mm512_mul_ps(f, d));
+                sink(b * 32 + h * 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q)), d));
             }
         }
     }
@@ -54,10 +55,14 @@ struct Q8_0 {
 // ql[l+32] and bits 2k..2k+1 of qh[l]; scale j covers elements 16j..16j+15. Value = (d*sc)*q.
 struct Q6_K {
     static constexpr size_t (*row_bytes)(int64_t) = &x86::q6_k_row_bytes;
-    static void decode(const uint8_t* row, int64_t k0, int64_t, float* dst) {
+    template <class Sink>
+    static void decode(const uint8_t* row, int64_t k0, int64_t, Sink&& sink) {
         const uint8_t* blk = row + (k0 / 256) * 210;
-        const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
-        const float d = half_to_float(blk + 208);
+        // The 16 sub-block scales d·sc at once (exact products, as the scalar d * sc), picked
+        // per group by a lane permute instead of a scalar convert, multiply and broadcast each.
+        const __m128i sc = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192));
+        const __m512 ds = _mm512_mul_ps(_mm512_set1_ps(half_to_float(blk + 208)),
+                                        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)));
         const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
         for (int half = 0; half < 2; ++half) {
             const uint8_t* ql = blk + 64 * half;
@@ -77,9 +82,9 @@ struct Q6_K {
                 const __m256i s = _mm256_sub_epi8(q[k], off);
                 for (int g = 0; g < 2; ++g) {
                     const __m128i b = g == 0 ? _mm256_castsi256_si128(s) : _mm256_extracti128_si256(s, 1);
-                    const float ds = d * static_cast<float>(sc[8 * half + 2 * k + g]);
+                    const __m512 dsj = _mm512_permutexvar_ps(_mm512_set1_epi32(8 * half + 2 * k + g), ds);
                     const __m512 f = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
-                    _mm512_store_ps(dst + 128 * half + 32 * k + 16 * g, _mm512_mul_ps(_mm512_set1_ps(ds), f));
+                    sink(128 * half + 32 * k + 16 * g, _mm512_mul_ps(dsj, f));
                 }
             }
         }
@@ -94,7 +99,8 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
     for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
         const int64_t len = std::min<int64_t>(kSlice, K - k0);
-        for (int r = 0; r < R; ++r) Fmt::decode(w + r * rb, k0, len, buf[r]);
+        for (int r = 0; r < R; ++r)
+            Fmt::decode(w + r * rb, k0, len, [&](int64_t i, __m512 v) { _mm512_store_ps(buf[r] + i, v); });
         for (int64_t i = 0; i < len; i += 16) {
             const __mmask16 mask = tail_mask(len - i);
             __m512 wv[R];
@@ -109,8 +115,51 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
+// M = 1: the weights are read once and nothing is reused, so the decoded values go straight into
+// the FMAs (the gemm tile's L1 round trip would be pure overhead) and the kernel's only job is to
+// keep the memory system busy. kGemvRows rows stream side by side with two accumulators each
+// (independent FMA chains), and the same slice of the next group of rows is prefetched while
+// this one is summed: one row is only a few KiB, too short for the hardware prefetcher to ramp up
+// on its own.
+constexpr int kGemvRows = 4;
+
+template <class Fmt, int R>
+void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y, float scale) {
+    __m512 acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < K; k0 += kSlice) {
+        const int64_t len = std::min<int64_t>(kSlice, K - k0);
+        const size_t off = Fmt::row_bytes(k0), bytes = Fmt::row_bytes(len);
+        for (int r = 0; r < R; ++r) x86::prefetch(w + (R + r) * rb + off, bytes);
+        for (int r = 0; r < R; ++r)
+            Fmt::decode(w + r * rb, k0, len, [&](int64_t i, __m512 v) {
+                // Only an F16 row's last slice can end inside a vector.
+                const __m512 xv = len - i >= 16 ? _mm512_loadu_ps(x + k0 + i)
+                                                : _mm512_maskz_loadu_ps(tail_mask(len - i), x + k0 + i);
+                acc[r][(i >> 4) & 1] = _mm512_fmadd_ps(v, xv, acc[r][(i >> 4) & 1]);
+            });
+    }
+    for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm512_add_ps(acc[r][0], acc[r][1])) * scale;
+}
+
+template <class Fmt>
+void float_gemv(const Plugin& p, const bitnet_matmul_args& a) {
+    const size_t rb = Fmt::row_bytes(a.k);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        int64_t n = n0;
+        for (; n + kGemvRows <= n1; n += kGemvRows)
+            gemv_rows<Fmt, kGemvRows>(W + n * rb, rb, a.k, a.x_f32, a.y + n, a.w->scale);
+        for (; n < n1; ++n) gemv_rows<Fmt, 1>(W + n * rb, rb, a.k, a.x_f32, a.y + n, a.w->scale);
+    });
+}
+
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    if (a.m == 1) {
+        float_gemv<Fmt>(p, a);
+        return BITNET_OK;
+    }
     const int64_t K = a.k;
     const size_t rb = Fmt::row_bytes(K);
     const auto* W = static_cast<const uint8_t*>(a.w->data);

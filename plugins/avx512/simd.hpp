@@ -53,4 +53,69 @@ inline __mmask16 tail_mask(int64_t left) {
     return left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << left) - 1);
 }
 
+// The vector vocabulary the ISA-generic kernels of x86-common (norm, rope, attention, quantize)
+// are written in; the avx2 plugin has the same names over 8 lanes.
+struct Simd {
+    using V = __m512;
+    using I = __m512i;
+    using D = __m512d;
+    static constexpr int W = 16;
+
+    static V zero() { return _mm512_setzero_ps(); }
+    static V set1(float v) { return _mm512_set1_ps(v); }
+    static V loadu(const float* p) { return _mm512_loadu_ps(p); }
+    static V load_tail(const float* p, int64_t left) { return _mm512_maskz_loadu_ps(tail_mask(left), p); }
+    static void storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
+    static void store_tail(float* p, V v, int64_t left) { _mm512_mask_storeu_ps(p, tail_mask(left), v); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    static V div(V a, V b) { return _mm512_div_ps(a, b); }
+    static V max(V a, V b) { return _mm512_max_ps(a, b); }
+    static V min(V a, V b) { return _mm512_min_ps(a, b); }
+    static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V abs(V v) { return _mm512_abs_ps(v); }
+    static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    static float hsum(V v) { return hsum_f32(v); }
+    static float hmax(V v) { return hmax_f32(v); }
+    static V pow2i(V n) {
+        const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+    }
+    // A select mask as a vector (all-ones lanes), so the generic code has one mask type per ISA.
+    static V gt(V a, V b) {
+        return _mm512_castsi512_ps(_mm512_movm_epi32(_mm512_cmp_ps_mask(a, b, _CMP_GT_OQ)));
+    }
+    static V blend(V mask, V if_false, V if_true) {
+        return _mm512_mask_blend_ps(_mm512_movepi32_mask(_mm512_castps_si512(mask)), if_false, if_true);
+    }
+    static uint32_t eq_bits(V a, V b, int64_t left) {
+        return _mm512_mask_cmp_ps_mask(tail_mask(left), a, b, _CMP_EQ_OQ);
+    }
+
+    static V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static V round_f16(V v) { return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
+    static V cvt_ph_groups(const __m128i* g) { return _mm512_cvtph_ps(_mm256_set_m128i(g[1], g[0])); }
+
+    static D dzero() { return _mm512_setzero_pd(); }
+    static void add_d(D& lo, D& hi, V v) {
+        lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    static double hsum_d(D v) {
+        __m256d s = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+        __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+        return _mm_cvtsd_f64(_mm_add_sd(t, _mm_unpackhi_pd(t, t)));
+    }
+
+    static I izero() { return _mm512_setzero_si512(); }
+    static I cvt_i32(V v) { return _mm512_cvtps_epi32(v); }
+    static I clamp(I v, int lo, int hi) {
+        return _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(hi)), _mm512_set1_epi32(lo));
+    }
+    static I iadd(I a, I b) { return _mm512_add_epi32(a, b); }
+    static int32_t ihsum(I v) { return hsum_i32(v); }
+    static void store_i8(int8_t* p, I v, int64_t left) { _mm_mask_storeu_epi8(p, tail_mask(left), _mm512_cvtepi32_epi8(v)); }
+};
+
 } // namespace bitnet::avx512

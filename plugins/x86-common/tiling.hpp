@@ -7,6 +7,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 namespace bitnet::x86 {
@@ -42,6 +43,13 @@ inline void walk_tiles(int64_t n0, int64_t n1, int64_t m, int64_t chunk_tokens, 
             n += rows;
         }
     }
+}
+
+// Prefetches [p, p + bytes) into L1, a line at a time. Addresses past the tensor are harmless
+// (prefetches never fault), so callers need not clip the last rows.
+inline void prefetch(const void* p, size_t bytes) {
+    const auto* c = static_cast<const char*>(p);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
 }
 
 } // namespace bitnet::x86

@@ -89,6 +89,35 @@ inline const std::vector<Rows>& quantize_rows() {
     return list;
 }
 
+// Row widths of the row-wise ops (RMSNorm, FFN activation, residual add): the model's hidden and
+// FFN widths and odd tails, each with these token counts.
+inline const std::vector<int32_t>& row_widths() {
+    static const std::vector<int32_t> list = {2560, 6912, 257, 1000};
+    return list;
+}
+inline const std::vector<int32_t>& row_ms() {
+    static const std::vector<int32_t> list = {1, 3, 17};
+    return list;
+}
+
+// Head layouts of RoPE and attention: 2B-4T's (20 query heads over 5 KV heads of 128) and small
+// odd ones (head_dim 64, a single KV head).
+struct Heads {
+    std::string_view name;
+    int32_t n_heads, n_kv_heads, head_dim;
+};
+inline const std::vector<Heads>& heads() {
+    static const std::vector<Heads> list = {
+        {"h20kv5d128", 20, 5, 128}, {"h5kv5d128", 5, 5, 128}, {"h4kv1d64", 4, 1, 64}, {"h1kv1d64", 1, 1, 64},
+    };
+    return list;
+}
+// Tokens already in the KV cache when attention runs (0: the first batch of a sequence).
+inline const std::vector<int32_t>& attention_n_past() {
+    static const std::vector<int32_t> list = {0, 1, 37, 300};
+    return list;
+}
+
 // The conformance test's cap on N for the model shapes (full sizes are the benchmark's).
 inline constexpr int32_t kTestMaxN = 256;
 

@@ -1,7 +1,8 @@
 // Conformance of the SIMD plugins against the scalar reference: every kernel of avx2 and avx512
 // on every applicable signature of kernel_signatures.hpp, with the same inputs through both
 // plugins. Integer math (I2_S dots, activation quantization) must be bit-exact; float sums may
-// differ by rounding, bounded relative to Σ|w·x| of the output.
+// differ by rounding, bounded relative to Σ|w·x| of the output. The other ops are bounded
+// relative to each output: 1e-6 (RMSNorm, RoPE, FFN activation, add) and 1e-5 (attention).
 #include "kernel_signatures.hpp"
 #include "plugin_fixture.hpp"
 
@@ -52,17 +53,23 @@ Loaded& loaded(const std::string& name) {
 
 struct Case {
     std::string plugin, kernel; // kernel empty: the plugin refused (skip)
-    int sig = -1;               // matmul: index into matmuls(); quantize: index into quantize_rows()
+    int sig = -1;               // matmul: index into matmuls(); quantize: index into quantize_rows();
+                                // row ops: into row_widths(); rope, attention: into heads()
     int32_t m = 0;
+    int32_t n_past = 0;         // attention only
 };
 
 std::string case_name(const ::testing::TestParamInfo<Case>& info) {
     const Case& c = info.param;
     std::string s = c.plugin + "_" + (c.kernel.empty() ? "refused" : c.kernel);
     if (c.sig >= 0) {
-        const bool mm = c.kernel.rfind("matmul", 0) == 0;
-        s += "_" + (mm ? std::string(sig::matmuls()[c.sig].name) : "k" + std::to_string(sig::quantize_rows()[c.sig].k));
+        auto is = [&](const char* prefix) { return c.kernel.rfind(prefix, 0) == 0; };
+        if (is("matmul")) s += "_" + std::string(sig::matmuls()[c.sig].name);
+        else if (is("quantize")) s += "_k" + std::to_string(sig::quantize_rows()[c.sig].k);
+        else if (is("rope") || is("attention")) s += "_" + std::string(sig::heads()[c.sig].name);
+        else s += "_n" + std::to_string(sig::row_widths()[c.sig]);
         s += "_m" + std::to_string(c.m);
+        if (is("attention")) s += "_past" + std::to_string(c.n_past);
     }
     for (char& ch : s)
         if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
@@ -92,6 +99,17 @@ std::vector<Case> all_cases() {
                 for (size_t i = 0; i < sig::quantize_rows().size(); ++i)
                     for (int32_t m : sig::quantize_rows()[i].ms)
                         if (m_ok(k, m)) out.push_back({plugin, k.name, static_cast<int>(i), m});
+            } else if (k.op == BITNET_OP_ROPE || k.op == BITNET_OP_ATTENTION) {
+                for (size_t i = 0; i < sig::heads().size(); ++i)
+                    for (int32_t m : sig::row_ms()) {
+                        if (k.op == BITNET_OP_ROPE) out.push_back({plugin, k.name, static_cast<int>(i), m});
+                        else
+                            for (int32_t past : sig::attention_n_past())
+                                out.push_back({plugin, k.name, static_cast<int>(i), m, past});
+                    }
+            } else if (k.op == BITNET_OP_RMSNORM || k.op == BITNET_OP_FFN_ACT || k.op == BITNET_OP_ADD) {
+                for (size_t i = 0; i < sig::row_widths().size(); ++i)
+                    for (int32_t m : sig::row_ms()) out.push_back({plugin, k.name, static_cast<int>(i), m});
             } else {
                 out.push_back({plugin, k.name, -1, 0}); // no signature list yet: reported as skipped
             }
@@ -142,6 +160,132 @@ Weights make_weights(bitnet_weight_format wf, int32_t n, int32_t k, std::mt19937
         w.scale = 0.5f;
     }
     return w;
+}
+
+// Element-wise comparison with a bound relative to each reference value (plus a floor for
+// values near zero); reports the first few differences.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rel, double floor,
+                  const char* what) {
+    ASSERT_EQ(got.size(), want.size());
+    int bad = 0;
+    for (size_t i = 0; i < got.size() && bad < 5; ++i) {
+        const double g = got[i], w = want[i];
+        if (std::isnan(g) && std::isnan(w)) continue; // untouched padding on both sides
+        if (!(std::fabs(g - w) <= rel * std::fabs(w) + floor)) {
+            ++bad;
+            ADD_FAILURE() << what << "[" << i << "] = " << g << ", scalar " << w;
+        }
+    }
+}
+
+std::vector<float> normal(size_t n, float sd, std::mt19937& gen) {
+    std::vector<float> v(n);
+    std::normal_distribution<float> g(0.0f, sd);
+    for (auto& x : v) x = g(gen);
+    return v;
+}
+
+// Runs `args` (whose output buffers are reset by `reset` first) through the kernel and scalar.
+template <class Args, class Reset, class Output>
+void both(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, const Args& args,
+          Reset&& reset, Output&& output, std::vector<float>& got, std::vector<float>& want) {
+    reset();
+    EXPECT_EQ(k.run(l.inst->handle(), &args, nullptr), BITNET_OK) << k.name;
+    got = output();
+    reset();
+    EXPECT_EQ(ref.run(loaded("scalar").inst->handle(), &args, nullptr), BITNET_OK) << ref.name;
+    want = output();
+}
+
+void check_row_op(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, int32_t n, int32_t m) {
+    std::mt19937 gen(static_cast<uint32_t>(n * 31 + m));
+    const int32_t ld = n + 7;
+    const std::vector<float> x = normal(static_cast<size_t>(m) * ld, 1.5f, gen);
+    const std::vector<float> x2 = normal(static_cast<size_t>(m) * ld, 3.0f, gen);
+    const std::vector<float> weight = normal(n, 1.0f, gen);
+    std::vector<float> y, got, want;
+    auto reset = [&] { y.assign(static_cast<size_t>(m) * ld, NAN); };
+    auto out = [&] { return y; };
+    reset(); // y.data() is taken below; later resets keep the storage
+    if (k.op == BITNET_OP_RMSNORM) {
+        for (const float* w : {weight.data(), static_cast<const float*>(nullptr)}) {
+            const bitnet_rmsnorm_args a{sizeof a, m, n, x.data(), ld, w, 1e-5f, y.data(), ld};
+            both(l, k, ref, a, reset, out, got, want);
+            expect_close(got, want, 1e-6, 1e-30, "rmsnorm y");
+        }
+        // In place (y aliases x), as the runtime calls it.
+        std::vector<float> inplace;
+        const bitnet_rmsnorm_args a{sizeof a, m, n, nullptr, ld, weight.data(), 1e-5f, nullptr, ld};
+        auto reset_in = [&] { inplace = x; };
+        auto out_in = [&] { return inplace; };
+        bitnet_rmsnorm_args b = a;
+        reset_in();
+        b.x = b.y = inplace.data();
+        both(l, k, ref, b, reset_in, out_in, got, want);
+        expect_close(got, want, 1e-6, 1e-30, "rmsnorm in place");
+    } else if (k.op == BITNET_OP_FFN_ACT) {
+        std::vector<float> gate = x2;
+        gate[0] = 100.0f; // saturated exp on both sides of SiLU
+        if (n > 1) gate[1] = -100.0f;
+        if (n > 2) gate[2] = -0.0f;
+        for (bitnet_ffn_kind kind : {BITNET_FFN_RELU2, BITNET_FFN_SILU}) {
+            const bitnet_ffn_act_args a{sizeof a, kind, m, n, gate.data(), x.data(), y.data(), ld};
+            both(l, k, ref, a, reset, out, got, want);
+            if (kind == BITNET_FFN_RELU2) EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << "relu2 must be bit-exact";
+            else expect_close(got, want, 1e-6, 1e-30, "silu y");
+        }
+    } else {
+        std::vector<float> acc;
+        const bitnet_add_args a{sizeof a, m, n, x.data(), ld, nullptr, ld};
+        bitnet_add_args b = a;
+        auto reset_acc = [&] { acc = x2; };
+        reset_acc();
+        b.y = acc.data();
+        both(l, k, ref, b, reset_acc, [&] { return acc; }, got, want);
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * 4)) << "add must be bit-exact";
+    }
+}
+
+void check_rope(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, const sig::Heads& h, int32_t m) {
+    std::mt19937 gen(static_cast<uint32_t>(h.n_heads * 7 + h.head_dim + m));
+    const int32_t ldx = h.n_heads * h.head_dim + 5;
+    const std::vector<float> x0 = normal(static_cast<size_t>(m) * ldx, 1.0f, gen);
+    std::vector<int32_t> pos(m);
+    for (int32_t t = 0; t < m; ++t) pos[t] = t == 0 ? 0 : (t * 389 + 17) % 4096; // 0, mid and far angles
+    std::vector<float> x, got, want;
+    auto reset = [&] { x = x0; };
+    auto out = [&] { return x; };
+    for (int32_t neox : {1, 0})
+        for (int32_t n_rot : {h.head_dim, h.head_dim / 2}) {
+            reset();
+            const bitnet_rope_args a{sizeof a, m, h.n_heads, h.head_dim, n_rot, 500000.0f, 1.0f, neox, pos.data(), x.data(), ldx};
+            both(l, k, ref, a, reset, out, got, want);
+            expect_close(got, want, 1e-6, 1e-6, "rope x");
+        }
+}
+
+void check_attention(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, const sig::Heads& h,
+                     int32_t m, int32_t n_past) {
+    std::mt19937 gen(static_cast<uint32_t>(h.n_heads * 13 + h.head_dim + m * 101 + n_past));
+    const int32_t D = h.head_dim, width = h.n_heads * D, ldq = width + 3, ldo = width + 9;
+    const int32_t kv_stride = h.n_kv_heads * D + 8, n_pos = n_past + m;
+    // Larger q than N(0,1) sharpens the softmax, so a few keys dominate as in a trained model.
+    const std::vector<float> q = normal(static_cast<size_t>(m) * ldq, 2.0f, gen);
+    std::vector<uint16_t> kc(static_cast<size_t>(n_pos) * kv_stride), vc(kc.size());
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (auto& v : kc) v = formats::f32_to_fp16(g(gen));
+    for (auto& v : vc) v = formats::f32_to_fp16(g(gen));
+    std::vector<float> o, got, want;
+    const bitnet_attention_args a{sizeof a, m, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
+                                  q.data(), ldq, kc.data(), vc.data(), kv_stride, nullptr, ldo};
+    bitnet_attention_args b = a;
+    auto reset = [&] {
+        o.assign(static_cast<size_t>(m) * ldo, NAN);
+        b.out = o.data();
+    };
+    reset();
+    both(l, k, ref, b, reset, [&] { return o; }, got, want);
+    expect_close(got, want, 1e-5, 1e-6, "attention out");
 }
 
 class Conformance : public ::testing::TestWithParam<Case> {};
@@ -251,8 +395,13 @@ TEST_P(Conformance, MatchesScalar) {
     const bitnet_kernel_desc* ref = scalar_twin(*k);
     ASSERT_NE(ref, nullptr) << "scalar has no kernel for " << c.kernel << "'s op and formats";
     if (c.sig < 0) GTEST_SKIP() << "no signature list for this op yet";
-    if (k->op == BITNET_OP_MATMUL) check_matmul(l, *k, *ref, sig::matmuls()[c.sig], c.m);
-    else check_quantize(l, *k, *ref, sig::quantize_rows()[c.sig].k, c.m);
+    switch (k->op) {
+    case BITNET_OP_MATMUL: check_matmul(l, *k, *ref, sig::matmuls()[c.sig], c.m); break;
+    case BITNET_OP_QUANTIZE_ACT: check_quantize(l, *k, *ref, sig::quantize_rows()[c.sig].k, c.m); break;
+    case BITNET_OP_ROPE: check_rope(l, *k, *ref, sig::heads()[c.sig], c.m); break;
+    case BITNET_OP_ATTENTION: check_attention(l, *k, *ref, sig::heads()[c.sig], c.m, c.n_past); break;
+    default: check_row_op(l, *k, *ref, sig::row_widths()[c.sig], c.m); break;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Plugins, Conformance, ::testing::ValuesIn(all_cases()), case_name);
