@@ -9,6 +9,6 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build ccache pkg-config git ca-certificates \
   libboost-dev libboost-filesystem-dev libboost-program-options-dev \
-  libyaml-cpp-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libyaml-cpp-dev libopenblas-dev googletest libgtest-dev libgmock-dev libbenchmark-dev \
   libpcre2-dev nlohmann-json3-dev libfmt-dev libspdlog-dev \
   g++-aarch64-linux-gnu qemu-user
