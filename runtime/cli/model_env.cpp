@@ -19,7 +19,11 @@ void add_model_options(po::options_description& desc, ModelOptions& o) {
         ("model,m", po::value(&o.model), "GGUF model file (default: config's model, else the embedded demo model)")
         ("ctx-size,c", po::value(&o.ctx), "context length (default: config, else the model's, capped by the memory budget)")
         ("batch-size,b", po::value(&o.batch), "prompt tokens per forward pass")
-        ("pin", po::value(&o.pins)->composing(), "route an op family to a plugin, e.g. --pin matmul=avx2 (repeatable)");
+        ("pin", po::value(&o.pins)->composing(), "route an op family to a plugin, e.g. --pin matmul=avx2 (repeatable)")
+        ("autotune", po::value(&o.autotune), "kernel routing: full (measure), cache (measure what the cache lacks), off (static order); default: config")
+        ("autotune-budget-ms", po::value(&o.budget_ms), "start-up tuning time budget (default: config, 20000)")
+        ("adapt", po::bool_switch(&o.adapt), "re-route a kernel whose latency degrades while running (config autotune.adapt)")
+        ("device", po::value(&o.device), "where the model runs: auto (a GPU plugin covering every op, else the CPU), cpu, or a GPU plugin's name such as cuda; default: config");
 }
 
 std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const ModelOptions& mo) {
@@ -56,7 +60,22 @@ std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const Mode
     model::SessionOptions so;
     so.n_ctx = mo.ctx >= 0 ? mo.ctx : cfg.context_length;
     so.n_batch = mo.batch > 0 ? mo.batch : cfg.batch_size;
+    so.device = !mo.device.empty() ? mo.device : cfg.device;
     so.kv_budget_bytes = cfg.memory_budget_mb > 0 ? cfg.memory_budget_mb << 20 : int64_t(physical_memory_bytes() / 4);
+
+    tuning::ManagerOptions to;
+    to.mode = !mo.autotune.empty() ? mo.autotune : cfg.autotune.mode;
+    if (to.mode != "full" && to.mode != "cache" && to.mode != "off")
+        throw po::error(fmt::format("--autotune expects full, cache or off, got '{}'", to.mode));
+    to.cache_dir = cfg.autotune.cache_dir;
+    to.budget_ms = mo.budget_ms >= 0 ? mo.budget_ms : cfg.autotune.budget_ms;
+    to.adapt = mo.adapt || cfg.autotune.adapt;
+    env->tuner = std::make_unique<tuning::KernelManager>(*env->router, to);
+    // The sizes the Session will settle on, so the tuned signatures are the ones it asks for.
+    const int32_t n_ctx = model::choose_n_ctx(env->model->hparams(), so.n_ctx, so.kv_budget_bytes);
+    const auto t_tune = std::chrono::steady_clock::now();
+    env->tuner->tune(*env->model, std::max(1, std::min(so.n_batch, n_ctx)), n_ctx);
+    env->tune_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_tune).count();
     env->session = std::make_unique<model::Session>(*env->model, *env->router, so);
     env->load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return env;

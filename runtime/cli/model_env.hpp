@@ -5,6 +5,7 @@
 #include "cli/common_options.hpp"
 #include "dispatch/router.hpp"
 #include "model/model.hpp"
+#include "tuning/kernel_manager.hpp"
 
 #include <memory>
 #include <string>
@@ -16,6 +17,10 @@ struct ModelOptions {
     int ctx = -1;           // -1: config
     int batch = -1;         // -1: config
     std::vector<std::string> pins; // op=plugin
+    std::string autotune;   // full | cache | off; empty: config
+    int budget_ms = -1;     // -1: config
+    bool adapt = false;     // or config's autotune.adapt
+    std::string device;     // auto | cpu | a GPU plugin ("cuda"); empty: config
 };
 
 void add_model_options(po::options_description& desc, ModelOptions& opts);
@@ -24,12 +29,15 @@ struct ModelEnv {
     std::unique_ptr<RuntimeEnv> runtime;
     std::unique_ptr<Router> router;
     std::unique_ptr<model::Model> model;
+    std::unique_ptr<tuning::KernelManager> tuner; // routes the model's signatures; outlives the session's use
     std::unique_ptr<model::Session> session;
     bool is_default_model = false;
     double load_seconds = 0;
+    double tune_seconds = 0;  // part of load_seconds spent verifying/benchmarking kernels
 };
 
-// Loads plugins, the model (or the embedded default, saying so on stderr) and a session.
+// Loads plugins, the model (or the embedded default, saying so on stderr), tunes the kernel routes
+// (autotune mode from the flag, else the config) and builds a session on them.
 std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const ModelOptions& mopts);
 
 } // namespace bitnet::cli

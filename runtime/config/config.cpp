@@ -108,6 +108,10 @@ Config parse_config(const std::string& text, const std::string& name) {
         {"context_length", [&](const YAML::Node& v, const std::string& k) { c.context_length = int32_t(w.integer(v, k, 0, 1 << 20)); }},
         {"memory_budget_mb", [&](const YAML::Node& v, const std::string& k) { c.memory_budget_mb = w.integer(v, k, 0, int64_t(1) << 30); }},
         {"batch_size", [&](const YAML::Node& v, const std::string& k) { c.batch_size = int32_t(w.integer(v, k, 1, 65536)); }},
+        {"device", [&](const YAML::Node& v, const std::string& k) {
+            c.device = w.string(v, k);
+            if (c.device.empty()) w.fail(v, k, "expected auto, cpu or a GPU plugin's name, got an empty string");
+        }},
         {"sampling", [&](const YAML::Node& v, const std::string& k) {
             auto& s = c.sampling;
             w.mapping(v, k, {

@@ -43,6 +43,7 @@ struct Config {
     int32_t context_length = 0;               // 0 = the model's, capped by memory_budget_mb
     int64_t memory_budget_mb = 0;             // KV cache budget; 0 = a quarter of physical memory
     int32_t batch_size = 512;                 // prompt tokens per forward pass
+    std::string device = "auto";              // auto | cpu | a GPU plugin's name ("cuda")
     SamplingConfig sampling;
     AutotuneConfig autotune;
     std::filesystem::path source;             // the file it came from (empty = defaults)

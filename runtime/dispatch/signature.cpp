@@ -57,6 +57,16 @@ std::string signature_string(const bitnet_shape& s) {
                        act_type_name(s.act_type), s.m, s.n, s.k);
 }
 
+size_t ShapeKeyHash::operator()(const ShapeKey& key) const noexcept {
+    // FNV-1a over the fields: cheap and good enough for the few dozen signatures a model has.
+    uint64_t h = 1469598103934665603ull;
+    for (int32_t x : key.v) {
+        h ^= static_cast<uint32_t>(x);
+        h *= 1099511628211ull;
+    }
+    return static_cast<size_t>(h);
+}
+
 bool kernel_accepts(const bitnet_kernel_desc& k, void* plugin, const bitnet_shape& s) {
     if (k.op != s.op) return false;
     if (k.weight_format != s.weight_format) return false;

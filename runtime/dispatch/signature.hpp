@@ -4,9 +4,24 @@
 
 #include <bitnet/plugin.h>
 
+#include <array>
+#include <cstddef>
 #include <string>
 
 namespace bitnet {
+
+// The fields of a bitnet_shape that make a signature, as a hashable value: routing tables key on
+// it so the per-call lookup neither formats nor allocates.
+struct ShapeKey {
+    std::array<int32_t, 9> v{};
+    explicit ShapeKey(const bitnet_shape& s)
+        : v{int32_t(s.op), int32_t(s.weight_format), int32_t(s.act_type), s.m, s.n, s.k, s.n_heads, s.n_kv_heads,
+            s.head_dim} {}
+    bool operator==(const ShapeKey&) const = default;
+};
+struct ShapeKeyHash {
+    size_t operator()(const ShapeKey& k) const noexcept;
+};
 
 // Builders so call sites never forget struct_size.
 bitnet_shape make_shape(bitnet_op op, bitnet_weight_format wf, bitnet_act_type act, int32_t m, int32_t n,

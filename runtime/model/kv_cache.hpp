@@ -1,7 +1,11 @@
 // The attention KV cache: F16, one K and one V block per layer, [n_ctx][n_kv_heads*head_dim],
 // reserved once for a fixed context length. The memory is mapped lazily (anonymous mmap), so only
 // positions actually written become resident: a 4096-position cache costs RSS for the tokens used.
+// A device session keeps the same layout in device memory allocated through a plugin's
+// bitnet_device_iface (the pointers are then device pointers, used only by that plugin's kernels).
 #pragma once
+
+#include <bitnet/plugin.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +14,10 @@ namespace bitnet::model {
 
 class KvCache {
 public:
-    KvCache(int32_t n_layer, int32_t n_ctx, int32_t kv_width); // throws std::bad_alloc
+    // Host memory when `device` is null; else one allocation through device->alloc(plugin, ...).
+    // Throws std::bad_alloc (host) or std::runtime_error (device allocation refused).
+    KvCache(int32_t n_layer, int32_t n_ctx, int32_t kv_width, const bitnet_device_iface* device = nullptr,
+            void* plugin = nullptr);
     ~KvCache();
     KvCache(const KvCache&) = delete;
     KvCache& operator=(const KvCache&) = delete;
@@ -21,6 +28,7 @@ public:
     uint16_t* v(int32_t layer) { return base_ + size_t(2 * layer + 1) * n_ctx_ * width_; }
     // Bytes reserved (not necessarily resident).
     size_t bytes() const { return bytes_; }
+    bool on_device() const { return device_ != nullptr; }
     static size_t bytes_for(int32_t n_layer, int32_t n_ctx, int32_t kv_width) {
         return size_t(2) * n_layer * n_ctx * kv_width * sizeof(uint16_t);
     }
@@ -29,6 +37,8 @@ private:
     int32_t n_ctx_, width_;
     size_t bytes_;
     uint16_t* base_ = nullptr;
+    const bitnet_device_iface* device_ = nullptr;
+    void* plugin_ = nullptr;
 };
 
 } // namespace bitnet::model

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace bitnet::model {
@@ -48,11 +49,20 @@ struct SessionOptions {
     int32_t n_ctx = 0;            // 0: the model's, capped by kv_budget_bytes
     int64_t kv_budget_bytes = 0;  // 0: no cap
     int32_t n_batch = 512;        // tokens per forward pass during prefill
+    // Where the forward pass runs: "cpu"; a GPU plugin's name ("cuda"); or "auto": the first GPU
+    // plugin loaded that has a kernel for every signature the model needs, unless the router pins
+    // every op ("all") to a CPU plugin, else the CPU.
+    std::string device = "auto";
 };
 
 class Session {
 public:
+    // Throws std::runtime_error when `options.device` names a plugin that is not a loaded GPU
+    // plugin with a kernel for every signature.
     Session(Model& model, Router& router, SessionOptions options);
+    ~Session();
+    Session(const Session&) = delete;
+    Session& operator=(const Session&) = delete;
 
     // Runs `tokens` at positions n_past().. and appends them to the cache. Logits: every row
     // (tokens.size() × n_vocab) when all_logits, else only the last row. Throws ContextFullError
@@ -65,11 +75,19 @@ public:
     void reset() { n_past_ = 0; }
     size_t kv_bytes() const { return cache_.bytes(); }
     Ops& ops() { return ops_; }
+    // "cpu", or the plugin whose device holds every buffer of this session.
+    std::string device() const;
 
 private:
+    struct Device;    // device mode: the plugin, its router, buffers and captured graphs
+    struct Buffers;   // the activation buffers one forward pass works on (host or device)
     void forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
+    void forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
+    void run_layers(const Buffers& b, int32_t m);
+    const float* norm(const float* host) const;
 
     Model& model_;
+    std::unique_ptr<Device> dev_; // before ops_ and cache_, which use its router and memory
     Ops ops_;
     SessionOptions opt_;
     KvCache cache_;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <set>
 
 namespace bitnet::model {
@@ -42,6 +43,8 @@ void Ops::prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes) {
 
 void Ops::run(const bitnet_shape& shape, void* args, LinearWeight* w) {
     const auto& order = router_.order(shape);
+    // Timing costs two clock reads, paid only while an observer (runtime adaptation) is installed.
+    KernelObserver* const observer = router_.observer();
     std::string failures;
     for (const KernelRef& k : order) {
         void* ws = nullptr;
@@ -54,8 +57,19 @@ void Ops::run(const bitnet_shape& shape, void* args, LinearWeight* w) {
             wv = {w->data, w->size, w->scale, packed_for(*w, k, shape)};
             static_cast<bitnet_matmul_args*>(args)->w = &wv;
         }
-        const bitnet_status st = k.desc->run(k.plugin->instance(), args, ws);
-        if (st == BITNET_OK) return;
+        bitnet_status st;
+        if (observer == nullptr) {
+            st = k.desc->run(k.plugin->instance(), args, ws);
+            if (st == BITNET_OK) return;
+        } else {
+            const auto t0 = std::chrono::steady_clock::now();
+            st = k.desc->run(k.plugin->instance(), args, ws);
+            if (st == BITNET_OK) {
+                const auto ns = std::chrono::steady_clock::now() - t0;
+                observer->on_kernel_run(shape, k, std::chrono::duration_cast<std::chrono::nanoseconds>(ns).count());
+                return;
+            }
+        }
         // Fall back to the next kernel; say so once per kernel and signature.
         static std::set<std::string> warned;
         const std::string key = k.label() + " " + signature_string(shape);

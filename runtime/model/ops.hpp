@@ -47,11 +47,14 @@ public:
     // first token pays nothing).
     void prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes);
 
+    // `w` in the form kernel `k` runs on: its pack_weights result (made once, kept in w.packed), or
+    // nullptr when the kernel reads the file's bytes. Throws DispatchError when packing fails.
+    const void* packed_for(LinearWeight& w, const KernelRef& k, const bitnet_shape& shape);
+
     Router& router() { return router_; }
 
 private:
     void run(const bitnet_shape& shape, void* args, LinearWeight* w = nullptr);
-    const void* packed_for(LinearWeight& w, const KernelRef& k, const bitnet_shape& shape);
 
     Router& router_;
     Scratch workspace_;

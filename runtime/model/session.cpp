@@ -1,37 +1,275 @@
 // The transformer forward pass (bitnet.cpp's graph for bitnet-b1.58; llama.cpp's for `bitnet`,
 // which differs only in the FFN activation): see ../shared/oracle/README.md §4.
+//
+// A session runs on the CPU (host buffers, any CPU plugin) or wholly on one GPU plugin's device:
+// every buffer (activations, quantized activations, positions, KV cache, logits) and the norm
+// weights live in device memory from the plugin's bitnet_device_iface, routing is restricted to
+// that plugin (a CPU kernel never sees a device pointer), and per token only the embedding rows go
+// in and the logits come out. A plugin offering the "bitnet_cuda_graph_*" extension
+// (docs/plugin-abi.md) has each decode step shape recorded once and replayed as one graph launch.
 #include "model/model.hpp"
+
+#include "core/log.hpp"
+#include "plugin/plugin_loader.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace bitnet::model {
 
+// The buffers one forward pass works on; host vectors' data or device allocations.
+struct Session::Buffers {
+    float *x, *h, *q, *k, *v, *attn, *gate, *up, *tmp;
+    int32_t* pos;
+    QuantBuffer* qa;
+};
+
+namespace {
+
+// The graph extension's entry points (plugins/cuda/graph.cpp documents them).
+using GraphBeginFn = bitnet_status (*)(void*, const int32_t*, int32_t);
+using GraphEndFn = bitnet_status (*)(void*, void**);
+using GraphLaunchFn = bitnet_status (*)(void*, void*);
+using GraphDestroyFn = void (*)(void*, void*);
+
+// Rows of logits the device computes per head call (decode steps and batched decoding fit in one).
+constexpr int32_t kHeadRows = 16;
+
+// Every signature forward_batch asks for at `m` tokens (head rows up to kHeadRows).
+std::vector<bitnet_shape> signatures(const HParams& hp, Weights& W, int32_t m) {
+    const int32_t d = hp.n_embd, dq = hp.n_head * hp.head_dim, dkv = hp.n_head_kv * hp.head_dim;
+    std::vector<bitnet_shape> out;
+    for (int32_t n : {d, dq, hp.n_ff}) {
+        out.push_back(make_shape(BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0));
+        for (LinearWeight* w : W.linears())
+            if (w->act != BITNET_ACT_F32) out.push_back(make_shape(BITNET_OP_QUANTIZE_ACT, BITNET_WF_NONE, w->act, m, n, 0));
+    }
+    for (LinearWeight* w : W.linears())
+        out.push_back(make_shape(BITNET_OP_MATMUL, w->wf, w->act, w == &W.head ? std::min(m, kHeadRows) : m, w->n, w->k));
+    for (int32_t heads : {hp.n_head, hp.n_head_kv}) {
+        bitnet_shape s = make_shape(BITNET_OP_ROPE, BITNET_WF_NONE, BITNET_ACT_F32, m, heads * hp.head_dim, 0);
+        s.n_heads = heads;
+        s.head_dim = hp.head_dim;
+        out.push_back(s);
+    }
+    out.push_back(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, dkv, 0));
+    out.push_back(make_attention_shape(m, hp.n_head, hp.n_head_kv, hp.head_dim));
+    out.push_back(make_shape(BITNET_OP_FFN_ACT, BITNET_WF_NONE, BITNET_ACT_F32, m, hp.n_ff, 0));
+    out.push_back(make_shape(BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, m, d, 0));
+    return out;
+}
+
+// Empty when `p` has a kernel for every signature at 1 and n_batch tokens, else the first gap.
+std::string coverage_gap(const LoadedPlugin& p, const HParams& hp, Weights& W, int32_t n_batch) {
+    for (int32_t m : {1, n_batch})
+        for (const bitnet_shape& s : signatures(hp, W, m)) {
+            const bool ok = std::any_of(p.kernels().begin(), p.kernels().end(), [&](const bitnet_kernel_desc* k) {
+                return kernel_accepts(*k, p.instance(), s);
+            });
+            if (!ok) return signature_string(s);
+        }
+    return {};
+}
+
+// The GPU plugin a session with these options runs on, or null for the CPU.
+const LoadedPlugin* choose_device(const HParams& hp, Weights& W, const Router& router, const SessionOptions& opt) {
+    if (opt.device == "cpu") return nullptr;
+    const auto& reg = router.registry();
+    std::string want = opt.device;
+    if (want == "auto") {
+        // A pin of every op to one plugin is an explicit choice of backend.
+        if (auto it = router.options().pins.find("all"); it != router.options().pins.end()) {
+            const LoadedPlugin* pinned = reg.find(it->second);
+            if (pinned == nullptr || pinned->device_kind() != BITNET_DEVICE_GPU) return nullptr;
+            want = it->second;
+        }
+    }
+    if (want == "auto") {
+        // GPU plugins in the router's preference order, then any other GPU plugin loaded.
+        std::vector<std::string> order = router.options().preference;
+        for (const auto& lp : reg.plugins()) order.push_back(lp->name());
+        for (const std::string& name : order) {
+            const LoadedPlugin* p = reg.find(name);
+            if (p == nullptr || p->device_kind() != BITNET_DEVICE_GPU) continue;
+            if (std::string gap = coverage_gap(*p, hp, W, opt.n_batch); !gap.empty()) {
+                logger().info("device auto: {} has no kernel for {}; running on the CPU", name, gap);
+                continue;
+            }
+            return p;
+        }
+        return nullptr;
+    }
+    const LoadedPlugin* p = reg.find(want);
+    if (p == nullptr) {
+        std::string why = "no plugin of that name is loaded (see bitnet plugins)";
+        for (const auto& r : reg.records())
+            if (r.name == want && !r.loaded) why = "plugin refused: " + r.reason;
+        throw std::runtime_error(fmt::format("device '{}': {}", want, why));
+    }
+    if (p->device_kind() != BITNET_DEVICE_GPU || p->device_iface() == nullptr)
+        throw std::runtime_error(fmt::format("device '{}': not a GPU plugin (use --device cpu)", want));
+    if (std::string gap = coverage_gap(*p, hp, W, opt.n_batch); !gap.empty())
+        throw std::runtime_error(fmt::format("device '{}': no kernel for {}", want, gap));
+    return p;
+}
+
+} // namespace
+
+struct Session::Device {
+    const LoadedPlugin* plugin;
+    const bitnet_device_iface* iface;
+    void* inst;
+    std::unique_ptr<Router> router;
+    std::vector<void*> allocs;
+    float *x = nullptr, *h = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr, *gate = nullptr,
+          *up = nullptr, *tmp = nullptr, *logits = nullptr;
+    int32_t *pos = nullptr, *n_past = nullptr;
+    QuantBuffer qa;
+    std::unordered_map<const float*, const float*> norms; // host norm weight -> device copy
+    std::vector<float> staging;                            // embedding rows on their way in
+    std::vector<int32_t> host_pos;
+    // Graphs per step shape: a shape is run eagerly the first time, recorded the second.
+    GraphBeginFn graph_begin = nullptr;
+    GraphEndFn graph_end = nullptr;
+    GraphLaunchFn graph_launch = nullptr;
+    GraphDestroyFn graph_destroy = nullptr;
+    // Keyed by (tokens, head rows: 0 none, 1 the last, 2 all).
+    std::map<std::pair<int32_t, int>, void*> graphs;
+    std::map<std::pair<int32_t, int>, int> runs;
+
+    Device(const LoadedPlugin& p, const PluginRegistry& reg) : plugin(&p), iface(p.device_iface()), inst(p.instance()) {
+        // Only this plugin's kernels: a fallback to a CPU kernel would be handed device pointers.
+        RouterOptions ro;
+        ro.pins["all"] = p.name();
+        ro.preference = {p.name()};
+        ro.device = p.device_kind();
+        router = std::make_unique<Router>(reg, ro);
+        Router* r = router.get();
+        router->set_resolver([r, plugin = &p](const bitnet_shape& s) -> std::optional<std::vector<KernelRef>> {
+            auto c = r->candidates(s);
+            std::erase_if(c, [&](const KernelRef& k) { return k.plugin != plugin; });
+            if (c.empty())
+                throw DispatchError(fmt::format("device {}: no kernel for {}", plugin->name(), signature_string(s)));
+            return c;
+        });
+        const auto& d = p.descriptor();
+        if (BITNET_HAS_MEMBER(&d, bitnet_plugin_descriptor, get_proc_address) && d.get_proc_address != nullptr) {
+            graph_begin = reinterpret_cast<GraphBeginFn>(d.get_proc_address(inst, "bitnet_cuda_graph_begin"));
+            graph_end = reinterpret_cast<GraphEndFn>(d.get_proc_address(inst, "bitnet_cuda_graph_end"));
+            graph_launch = reinterpret_cast<GraphLaunchFn>(d.get_proc_address(inst, "bitnet_cuda_graph_launch"));
+            graph_destroy = reinterpret_cast<GraphDestroyFn>(d.get_proc_address(inst, "bitnet_cuda_graph_destroy"));
+            if (!graph_begin || !graph_end || !graph_launch || !graph_destroy) graph_begin = nullptr;
+        }
+    }
+    ~Device() {
+        iface->synchronize(inst);
+        for (auto& [key, g] : graphs) graph_destroy(inst, g);
+        for (void* ptr : allocs) iface->free(inst, ptr);
+    }
+    Device(const Device&) = delete;
+    Device& operator=(const Device&) = delete;
+
+    template <class T>
+    T* alloc(size_t count) {
+        void* ptr = nullptr;
+        const size_t bytes = std::max<size_t>(count * sizeof(T), 1);
+        if (iface->alloc(inst, bytes, &ptr) != BITNET_OK || ptr == nullptr)
+            throw std::runtime_error(fmt::format("device {}: cannot allocate {} bytes", plugin->name(), bytes));
+        allocs.push_back(ptr);
+        return static_cast<T*>(ptr);
+    }
+    void to_device(void* dst, const void* src, size_t bytes) {
+        if (iface->copy_to_device(inst, dst, src, bytes) != BITNET_OK)
+            throw std::runtime_error(fmt::format("device {}: copy to device failed", plugin->name()));
+    }
+    void to_host(void* dst, const void* src, size_t bytes) {
+        if (iface->copy_to_host(inst, dst, src, bytes) != BITNET_OK)
+            throw std::runtime_error(fmt::format("device {}: copy to host failed", plugin->name()));
+    }
+    // Uploads a host norm weight once.
+    void upload_norm(const float* host, int32_t n) {
+        if (host == nullptr || norms.count(host)) return;
+        float* d = alloc<float>(size_t(n));
+        to_device(d, host, size_t(n) * sizeof(float));
+        norms[host] = d;
+    }
+};
+
 Session::Session(Model& model, Router& router, SessionOptions options)
-    : model_(model), ops_(router), opt_(options),
+    : model_(model),
+      dev_([&]() -> std::unique_ptr<Device> {
+          const auto* p = choose_device(model.hparams(), model.weights(), router, options);
+          return p ? std::make_unique<Device>(*p, router.registry()) : nullptr;
+      }()),
+      ops_(dev_ ? *dev_->router : router), opt_(options),
       cache_(model.hparams().n_layer, choose_n_ctx(model.hparams(), options.n_ctx, options.kv_budget_bytes),
-             model.hparams().n_head_kv * model.hparams().head_dim) {
+             model.hparams().n_head_kv * model.hparams().head_dim, dev_ ? dev_->iface : nullptr,
+             dev_ ? dev_->inst : nullptr) {
     const auto& hp = model_.hparams();
     opt_.n_batch = std::max(1, std::min(opt_.n_batch, cache_.n_ctx()));
     const size_t B = static_cast<size_t>(opt_.n_batch);
     const size_t dq = size_t(hp.n_head) * hp.head_dim, dkv = size_t(hp.n_head_kv) * hp.head_dim;
-    x_.resize(B * hp.n_embd);
-    h_.resize(B * std::max<size_t>(hp.n_embd, dq));
-    q_.resize(B * dq);
-    k_.resize(B * dkv);
-    v_.resize(B * dkv);
-    attn_.resize(B * dq);
-    gate_.resize(B * hp.n_ff);
-    up_.resize(B * hp.n_ff);
-    tmp_.resize(B * std::max<size_t>(hp.n_embd, hp.n_ff));
-    pos_.resize(B);
-    qa_.resize(opt_.n_batch, std::max({hp.n_embd, int32_t(dq), hp.n_ff}));
+    const int32_t qk = std::max({hp.n_embd, int32_t(dq), hp.n_ff});
+    if (dev_) {
+        Device& D = *dev_;
+        D.x = D.alloc<float>(B * hp.n_embd);
+        D.h = D.alloc<float>(B * std::max<size_t>(hp.n_embd, dq));
+        D.q = D.alloc<float>(B * dq);
+        D.k = D.alloc<float>(B * dkv);
+        D.v = D.alloc<float>(B * dkv);
+        D.attn = D.alloc<float>(B * dq);
+        D.gate = D.alloc<float>(B * hp.n_ff);
+        D.up = D.alloc<float>(B * hp.n_ff);
+        D.tmp = D.alloc<float>(B * std::max<size_t>(hp.n_embd, hp.n_ff));
+        D.logits = D.alloc<float>(size_t(kHeadRows) * hp.n_vocab);
+        D.pos = D.alloc<int32_t>(B);
+        D.n_past = D.alloc<int32_t>(1);
+        // Same geometry as QuantBuffer::resize, in device memory; no row sums (optional, unused).
+        const size_t stride = (static_cast<size_t>(qk) + 63) / 64 * 64;
+        D.qa.k = qk;
+        D.qa.view = {D.alloc<int8_t>(stride * B), D.alloc<float>(B * ((qk + 255) / 256 + 1)), nullptr, stride};
+        for (const auto& L : model_.weights().layers) {
+            D.upload_norm(L.attn_norm, hp.n_embd);
+            D.upload_norm(L.attn_sub_norm, int32_t(dq));
+            D.upload_norm(L.ffn_norm, hp.n_embd);
+            D.upload_norm(L.ffn_sub_norm, hp.n_ff);
+        }
+        D.upload_norm(model_.weights().output_norm, hp.n_embd);
+        D.staging.resize(B * hp.n_embd);
+        D.host_pos.resize(B);
+        logger().info("session on {} ({}): weights, KV cache ({} MiB) and activations in device memory{}",
+                      D.plugin->name(), D.plugin->device_description(), cache_.bytes() >> 20,
+                      D.graph_begin ? ", decode steps as graphs" : "");
+    } else {
+        x_.resize(B * hp.n_embd);
+        h_.resize(B * std::max<size_t>(hp.n_embd, dq));
+        q_.resize(B * dq);
+        k_.resize(B * dkv);
+        v_.resize(B * dkv);
+        attn_.resize(B * dq);
+        gate_.resize(B * hp.n_ff);
+        up_.resize(B * hp.n_ff);
+        tmp_.resize(B * std::max<size_t>(hp.n_embd, hp.n_ff));
+        pos_.resize(B);
+        qa_.resize(opt_.n_batch, qk);
+    }
     // Pack every weight for the kernels that decode (M=1) and prefill (M=n_batch) will use, so
-    // the first token pays no packing cost.
+    // the first token pays no packing cost (on a device: the one upload of the weights).
     for (LinearWeight* w : model_.weights().linears()) ops_.prepare(*w, {1, opt_.n_batch});
+}
+
+Session::~Session() = default;
+
+std::string Session::device() const { return dev_ ? dev_->plugin->name() : "cpu"; }
+
+const float* Session::norm(const float* host) const {
+    if (!dev_ || host == nullptr) return host;
+    return dev_->norms.at(host);
 }
 
 void Session::decode(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
@@ -48,31 +286,29 @@ void Session::decode(std::span<const int32_t> tokens, bool all_logits, std::vect
         const int32_t m = static_cast<int32_t>(std::min<size_t>(opt_.n_batch, tokens.size() - start));
         const bool last = start + m == tokens.size();
         float* out = all_logits ? logits.data() + start * hp.n_vocab : (last ? logits.data() : nullptr);
-        forward_batch(tokens.data() + start, m, all_logits, out);
+        if (dev_) forward_device(tokens.data() + start, m, all_logits, out);
+        else forward_batch(tokens.data() + start, m, all_logits, out);
     }
 }
 
-void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
+void Session::run_layers(const Buffers& b, int32_t m) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
     const int32_t d = hp.n_embd, dq = hp.n_head * hp.head_dim, dkv = hp.n_head_kv * hp.head_dim, ff = hp.n_ff;
-    for (int32_t t = 0; t < m; ++t) {
-        model_.embed(tokens[t], x_.data() + size_t(t) * d);
-        pos_[t] = n_past_ + t;
-    }
+    QuantBuffer& qa = *b.qa;
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         auto& L = W.layers[il];
         // Attention block.
-        ops_.rmsnorm(m, d, x_.data(), d, L.attn_norm, hp.rms_eps, h_.data(), d);
-        ops_.quantize(L.wq.act, m, d, h_.data(), d, qa_);
-        ops_.matmul(L.wq, m, &qa_, h_.data(), d, q_.data(), dq);
-        if (L.wk.act != L.wq.act) ops_.quantize(L.wk.act, m, d, h_.data(), d, qa_);
-        ops_.matmul(L.wk, m, &qa_, h_.data(), d, k_.data(), dkv);
-        if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, h_.data(), d, qa_);
-        ops_.matmul(L.wv, m, &qa_, h_.data(), d, v_.data(), dkv);
-        ops_.rope(m, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, pos_.data(), q_.data(), dq);
-        ops_.rope(m, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, pos_.data(), k_.data(), dkv);
-        ops_.kv_store(m, n_past_, dkv, k_.data(), v_.data(), dkv, cache_.k(il), cache_.v(il), cache_.width());
+        ops_.rmsnorm(m, d, b.x, d, norm(L.attn_norm), hp.rms_eps, b.h, d);
+        ops_.quantize(L.wq.act, m, d, b.h, d, qa);
+        ops_.matmul(L.wq, m, &qa, b.h, d, b.q, dq);
+        if (L.wk.act != L.wq.act) ops_.quantize(L.wk.act, m, d, b.h, d, qa);
+        ops_.matmul(L.wk, m, &qa, b.h, d, b.k, dkv);
+        if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, b.h, d, qa);
+        ops_.matmul(L.wv, m, &qa, b.h, d, b.v, dkv);
+        ops_.rope(m, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos, b.q, dq);
+        ops_.rope(m, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos, b.k, dkv);
+        ops_.kv_store(m, n_past_, dkv, b.k, b.v, dkv, cache_.k(il), cache_.v(il), cache_.width());
         bitnet_attention_args a{};
         a.m = m;
         a.n_past = n_past_;
@@ -80,36 +316,112 @@ void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, f
         a.n_kv_heads = hp.n_head_kv;
         a.head_dim = hp.head_dim;
         a.scale = 1.0f / std::sqrt(float(hp.head_dim));
-        a.q = q_.data();
+        a.q = b.q;
         a.ldq = dq;
         a.k_cache = cache_.k(il);
         a.v_cache = cache_.v(il);
         a.kv_stride = cache_.width();
-        a.out = attn_.data();
+        a.out = b.attn;
         a.ldo = dq;
         ops_.attention(a);
-        ops_.rmsnorm(m, dq, attn_.data(), dq, L.attn_sub_norm, hp.rms_eps, attn_.data(), dq);
-        ops_.quantize(L.wo.act, m, dq, attn_.data(), dq, qa_);
-        ops_.matmul(L.wo, m, &qa_, attn_.data(), dq, tmp_.data(), d);
-        ops_.add(m, d, tmp_.data(), d, x_.data(), d);
+        ops_.rmsnorm(m, dq, b.attn, dq, norm(L.attn_sub_norm), hp.rms_eps, b.attn, dq);
+        ops_.quantize(L.wo.act, m, dq, b.attn, dq, qa);
+        ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);
+        ops_.add(m, d, b.tmp, d, b.x, d);
         // FFN block.
-        ops_.rmsnorm(m, d, x_.data(), d, L.ffn_norm, hp.rms_eps, h_.data(), d);
-        ops_.quantize(L.w_gate.act, m, d, h_.data(), d, qa_);
-        ops_.matmul(L.w_gate, m, &qa_, h_.data(), d, gate_.data(), ff);
-        if (L.w_up.act != L.w_gate.act) ops_.quantize(L.w_up.act, m, d, h_.data(), d, qa_);
-        ops_.matmul(L.w_up, m, &qa_, h_.data(), d, up_.data(), ff);
-        ops_.ffn_act(hp.ffn_kind, m, ff, gate_.data(), up_.data(), gate_.data(), ff);
-        ops_.rmsnorm(m, ff, gate_.data(), ff, L.ffn_sub_norm, hp.rms_eps, gate_.data(), ff);
-        ops_.quantize(L.w_down.act, m, ff, gate_.data(), ff, qa_);
-        ops_.matmul(L.w_down, m, &qa_, gate_.data(), ff, tmp_.data(), d);
-        ops_.add(m, d, tmp_.data(), d, x_.data(), d);
+        ops_.rmsnorm(m, d, b.x, d, norm(L.ffn_norm), hp.rms_eps, b.h, d);
+        ops_.quantize(L.w_gate.act, m, d, b.h, d, qa);
+        ops_.matmul(L.w_gate, m, &qa, b.h, d, b.gate, ff);
+        if (L.w_up.act != L.w_gate.act) ops_.quantize(L.w_up.act, m, d, b.h, d, qa);
+        ops_.matmul(L.w_up, m, &qa, b.h, d, b.up, ff);
+        ops_.ffn_act(hp.ffn_kind, m, ff, b.gate, b.up, b.gate, ff);
+        ops_.rmsnorm(m, ff, b.gate, ff, norm(L.ffn_sub_norm), hp.rms_eps, b.gate, ff);
+        ops_.quantize(L.w_down.act, m, ff, b.gate, ff, qa);
+        ops_.matmul(L.w_down, m, &qa, b.gate, ff, b.tmp, d);
+        ops_.add(m, d, b.tmp, d, b.x, d);
     }
+}
+
+void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
+    const auto& hp = model_.hparams();
+    auto& W = model_.weights();
+    const int32_t d = hp.n_embd;
+    for (int32_t t = 0; t < m; ++t) {
+        model_.embed(tokens[t], x_.data() + size_t(t) * d);
+        pos_[t] = n_past_ + t;
+    }
+    run_layers({x_.data(), h_.data(), q_.data(), k_.data(), v_.data(), attn_.data(), gate_.data(), up_.data(),
+                tmp_.data(), pos_.data(), &qa_},
+               m);
     n_past_ += m;
     if (logits == nullptr) return;
     // Only the rows whose logits are wanted go through the final norm and the (large) head.
     const int32_t first = all_logits ? 0 : m - 1, rows = m - first;
     ops_.rmsnorm(rows, d, x_.data() + size_t(first) * d, d, W.output_norm, hp.rms_eps, h_.data(), d);
     ops_.matmul(W.head, rows, nullptr, h_.data(), d, logits, hp.n_vocab);
+}
+
+void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
+    const auto& hp = model_.hparams();
+    auto& W = model_.weights();
+    Device& D = *dev_;
+    const int32_t d = hp.n_embd;
+    // Inputs: the embedding rows (dequantized on the host), positions and n_past, one copy each.
+    for (int32_t t = 0; t < m; ++t) {
+        model_.embed(tokens[t], D.staging.data() + size_t(t) * d);
+        D.host_pos[t] = n_past_ + t;
+    }
+    D.to_device(D.x, D.staging.data(), size_t(m) * d * sizeof(float));
+    D.to_device(D.pos, D.host_pos.data(), size_t(m) * sizeof(int32_t));
+    D.to_device(D.n_past, &n_past_, sizeof(int32_t));
+    const Buffers b{D.x, D.h, D.q, D.k, D.v, D.attn, D.gate, D.up, D.tmp, D.pos, &D.qa};
+    const int32_t first = all_logits ? 0 : m - 1, rows = logits ? m - first : 0;
+    // The head over up to kHeadRows rows into D.logits.
+    auto head = [&](int32_t row0, int32_t n) {
+        ops_.rmsnorm(n, d, D.x + size_t(row0) * d, d, norm(W.output_norm), hp.rms_eps, D.h, d);
+        ops_.matmul(W.head, n, nullptr, D.h, d, D.logits, hp.n_vocab);
+    };
+
+    const auto key = std::make_pair(m, logits == nullptr ? 0 : all_logits ? 2 : 1);
+    bool done = false;
+    if (D.graph_begin != nullptr && m <= kHeadRows) {
+        auto it = D.graphs.find(key);
+        if (it == D.graphs.end() && D.runs[key]++ >= 1) {
+            // Second run of this shape: record it. Everything the graph reads per step (x, pos,
+            // n_past) was copied above into buffers whose addresses never change.
+            void* g = nullptr;
+            if (D.graph_begin(D.inst, D.n_past, cache_.n_ctx()) == BITNET_OK) {
+                bool recorded = true;
+                try {
+                    run_layers(b, m);
+                    if (rows > 0) head(first, rows);
+                } catch (const std::exception& e) {
+                    logger().warn("device {}: recording the decode step failed ({}); running it kernel by kernel",
+                                  D.plugin->name(), e.what());
+                    recorded = false;
+                }
+                if (D.graph_end(D.inst, &g) != BITNET_OK || !recorded) g = nullptr;
+            }
+            if (g == nullptr) D.graph_begin = nullptr; // never try again
+            else it = D.graphs.emplace(key, g).first;
+        }
+        if (it != D.graphs.end()) {
+            if (D.graph_launch(D.inst, it->second) != BITNET_OK)
+                throw std::runtime_error(fmt::format("device {}: graph launch failed", D.plugin->name()));
+            done = true;
+        }
+    }
+    if (!done) {
+        run_layers(b, m);
+        // More rows than the logits buffer holds (all-logits prefill) go through the head in chunks.
+        for (int32_t r = 0; r < rows; r += kHeadRows) {
+            const int32_t n = std::min(kHeadRows, rows - r);
+            head(first + r, n);
+            if (rows > kHeadRows) D.to_host(logits + size_t(r) * hp.n_vocab, D.logits, size_t(n) * hp.n_vocab * sizeof(float));
+        }
+    }
+    n_past_ += m;
+    if (rows > 0 && (done || rows <= kHeadRows)) D.to_host(logits, D.logits, size_t(rows) * hp.n_vocab * sizeof(float));
 }
 
 } // namespace bitnet::model

@@ -1,0 +1,170 @@
+// Causal attention over the f16 KV cache in device memory, split over the keys (flash-decoding's
+// split-K) and reproducing the scalar reference's rounding points:
+//   1. scores: one thread per (query row, key), Σ f16(q)·k summed in key-dimension order, × scale
+//      (the products are exact in f32, so each score is bit-identical to the scalar's);
+//   2. row statistics: max, Σ exp(s - max) in double, inv = (float)(1/Σ);
+//   3. per split of 256 keys: p = exp(s - max)·inv (rounded to f16 for a one-token batch, as
+//      ggml's decode path does), Σ p·v per dimension;
+//   4. the splits' partial sums are added (skipped when one split covers every key).
+// The exponential is exp() in double rounded to f32, the correctly rounded expf glibc's
+// approximates to 0.502 ulp; so probabilities agree with the scalar ones before the f16 rounding
+// that amplifies any difference, and only the f32 summation order of step 3/4 differs.
+// Query rows are (token, head); tokens of a batch see keys 0 .. n_past + t. While a graph is
+// captured n_past is read from device memory and the grids cover max_keys.
+#include "cuda_common.cuh"
+#include "cuda_plugin.hpp"
+
+namespace bitnet::cuda {
+namespace {
+
+constexpr int kScoreThreads = 128;
+constexpr int kSplitKeys = 256;
+constexpr int kMaxHeadDim = 256;
+
+struct Geometry {
+    int n_heads, group, head_dim, kv_stride, cap; // cap: score columns per row (>= every n_keys)
+    float scale;
+};
+
+template <bool kVec>
+__global__ void __launch_bounds__(kScoreThreads)
+scores_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__ kc, Geometry g, const int32_t* dyn,
+              int n_past, float* __restrict__ scores) {
+    __shared__ float qs[kMaxHeadDim];
+    const int r = blockIdx.y, t = r / g.n_heads, h = r % g.n_heads, D = g.head_dim;
+    const float* qr = q + static_cast<size_t>(t) * ldq + static_cast<size_t>(h) * D;
+    for (int d = threadIdx.x; d < D; d += kScoreThreads) qs[d] = half_bits_to_float(float_to_half_bits(qr[d]));
+    __syncthreads();
+    const int n_keys = effective_n_past(dyn, n_past) + t + 1;
+    const int pos = blockIdx.x * kScoreThreads + threadIdx.x;
+    if (pos >= n_keys) return;
+    const uint16_t* kr = kc + static_cast<size_t>(pos) * g.kv_stride + static_cast<size_t>(h / g.group) * D;
+    float dot = 0.0f;
+    if constexpr (kVec) {
+        for (int d = 0; d < D; d += 8) {
+            const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kr + d));
+            const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j], half_bits_to_float(uint16_t(words[j] & 0xffffu))));
+                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j + 1], half_bits_to_float(uint16_t(words[j] >> 16))));
+            }
+        }
+    } else {
+        for (int d = 0; d < D; ++d) dot = __fadd_rn(dot, __fmul_rn(qs[d], half_bits_to_float(kr[d])));
+    }
+    scores[static_cast<size_t>(r) * g.cap + pos] = __fmul_rn(dot, g.scale);
+}
+
+// One block per query row: {max, (float)(1 / Σ exp)} into stats[2r..2r+1].
+__global__ void __launch_bounds__(256)
+stats_kernel(const float* __restrict__ scores, Geometry g, const int32_t* dyn, int n_past, float* __restrict__ stats) {
+    __shared__ float fmx[8];
+    __shared__ double dsum[8];
+    const int r = blockIdx.x, t = r / g.n_heads;
+    const int n_keys = effective_n_past(dyn, n_past) + t + 1;
+    const float* s = scores + static_cast<size_t>(r) * g.cap;
+    float mx = -INFINITY;
+    for (int i = threadIdx.x; i < n_keys; i += 256) mx = fmaxf(mx, s[i]);
+    mx = warp_max(mx);
+    if (threadIdx.x % 32 == 0) fmx[threadIdx.x / 32] = mx;
+    __syncthreads();
+    mx = fmx[0];
+    for (int w = 1; w < 8; ++w) mx = fmaxf(mx, fmx[w]);
+    double sum = 0.0;
+    for (int i = threadIdx.x; i < n_keys; i += 256)
+        sum += static_cast<double>(static_cast<float>(exp(static_cast<double>(__fsub_rn(s[i], mx)))));
+    sum = warp_sum(sum);
+    if (threadIdx.x % 32 == 0) dsum[threadIdx.x / 32] = sum;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double total = 0.0;
+        for (int w = 0; w < 8; ++w) total += dsum[w];
+        stats[2 * r] = mx;
+        stats[2 * r + 1] = static_cast<float>(1.0 / total);
+    }
+}
+
+// grid (split, row), head_dim threads: Σ p·v over the split's keys. Writes `out` directly when
+// `partial` is null (a single split), else partial[(split * rows + r) * D + d].
+__global__ void pv_kernel(const float* __restrict__ scores, const float* __restrict__ stats,
+                          const uint16_t* __restrict__ vc, Geometry g, const int32_t* dyn, int n_past, int round_probs,
+                          float* __restrict__ partial, float* __restrict__ out, int ldo) {
+    __shared__ float ps[kSplitKeys];
+    const int split = blockIdx.x, r = blockIdx.y, rows = gridDim.y, t = r / g.n_heads, h = r % g.n_heads;
+    const int D = g.head_dim, d = threadIdx.x;
+    const int n_keys = effective_n_past(dyn, n_past) + t + 1;
+    const int k0 = split * kSplitKeys, k1 = min(n_keys, k0 + kSplitKeys);
+    const float mx = stats[2 * r], inv = stats[2 * r + 1];
+    const float* s = scores + static_cast<size_t>(r) * g.cap;
+    for (int i = k0 + threadIdx.x; i < k1; i += blockDim.x) {
+        float p = __fmul_rn(static_cast<float>(exp(static_cast<double>(__fsub_rn(s[i], mx)))), inv);
+        if (round_probs) p = half_bits_to_float(float_to_half_bits(p));
+        ps[i - k0] = p;
+    }
+    __syncthreads();
+    const uint16_t* vr = vc + static_cast<size_t>(h / g.group) * D + d;
+    float acc = 0.0f;
+    for (int i = k0; i < k1; ++i) acc = fmaf(ps[i - k0], half_bits_to_float(vr[static_cast<size_t>(i) * g.kv_stride]), acc);
+    if (partial == nullptr) out[static_cast<size_t>(t) * ldo + static_cast<size_t>(h) * D + d] = acc;
+    else partial[(static_cast<size_t>(split) * rows + r) * D + d] = acc; // 0 for splits past n_keys
+}
+
+__global__ void combine_kernel(const float* __restrict__ partial, int splits, Geometry g, float* __restrict__ out,
+                               int ldo) {
+    const int r = blockIdx.x, rows = gridDim.x, t = r / g.n_heads, h = r % g.n_heads, D = g.head_dim, d = threadIdx.x;
+    float acc = 0.0f;
+    for (int s = 0; s < splits; ++s) acc += partial[(static_cast<size_t>(s) * rows + r) * D + d];
+    out[static_cast<size_t>(t) * ldo + static_cast<size_t>(h) * D + d] = acc;
+}
+
+size_t align256(size_t b) { return (b + 255) / 256 * 256; }
+
+} // namespace
+
+bitnet_status run_attention(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "attention_f16kv_splitk__cuda";
+    return run_op<bitnet_attention_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_attention_args, ldo),
+        [&](Plugin& p, const bitnet_attention_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.n_past < 0 || a.n_heads <= 0 || a.n_kv_heads <= 0 || a.head_dim <= 0 ||
+                a.head_dim > kMaxHeadDim || a.n_heads % a.n_kv_heads != 0)
+                return fail(p, what, "bad m, n_past or head layout (head_dim <= 256)");
+            const int64_t width = int64_t(a.n_heads) * a.head_dim;
+            if (a.q == nullptr || a.k_cache == nullptr || a.v_cache == nullptr || a.out == nullptr || a.ldq < width ||
+                a.ldo < width || a.kv_stride < int64_t(a.n_kv_heads) * a.head_dim)
+                return fail(p, what, "bad pointers, ldq, ldo or kv_stride");
+            const bool dynamic = p.dyn_n_past != nullptr;
+            // Score columns: every key any row of this call (or of any step of the graph) sees.
+            const int cap = dynamic ? p.dyn_max_keys : a.n_past + a.m;
+            const size_t cache_bytes = ((size_t(cap) - 1) * a.kv_stride + size_t(a.n_kv_heads) * a.head_dim) * 2;
+            if (!on_device(p, a.q, ((size_t(a.m) - 1) * a.ldq + width) * 4) ||
+                !on_device(p, a.out, ((size_t(a.m) - 1) * a.ldo + width) * 4) || !on_device(p, a.k_cache, cache_bytes) ||
+                !on_device(p, a.v_cache, cache_bytes))
+                return not_on_device(p, what, "q, out or the cache is not device memory of this plugin (or too small)");
+
+            const int rows = a.m * a.n_heads;
+            const int splits = static_cast<int>(ceil_div(cap, kSplitKeys));
+            const size_t scores_bytes = align256(size_t(rows) * cap * 4), stats_bytes = align256(size_t(rows) * 8);
+            const size_t partial_bytes = splits > 1 ? size_t(splits) * rows * a.head_dim * 4 : 0;
+            void* ws = nullptr;
+            if (bitnet_status st = scratch(p, scores_bytes + stats_bytes + partial_bytes, &ws); st != BITNET_OK) return st;
+            auto* scores = static_cast<float*>(ws);
+            auto* stats = reinterpret_cast<float*>(static_cast<uint8_t*>(ws) + scores_bytes);
+            auto* partial = splits > 1 ? reinterpret_cast<float*>(static_cast<uint8_t*>(ws) + scores_bytes + stats_bytes)
+                                       : nullptr;
+
+            const Geometry g{a.n_heads, a.n_heads / a.n_kv_heads, a.head_dim, a.kv_stride, cap, a.scale};
+            const bool vec = a.head_dim % 8 == 0 && a.kv_stride % 8 == 0 && reinterpret_cast<uintptr_t>(a.k_cache) % 16 == 0;
+            const dim3 sgrid(ceil_div(cap, kScoreThreads), rows);
+            if (vec) scores_kernel<true><<<sgrid, kScoreThreads, 0, p.stream>>>(a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
+            else scores_kernel<false><<<sgrid, kScoreThreads, 0, p.stream>>>(a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
+            stats_kernel<<<rows, 256, 0, p.stream>>>(scores, g, p.dyn_n_past, a.n_past, stats);
+            pv_kernel<<<dim3(splits, rows), a.head_dim, 0, p.stream>>>(scores, stats, a.v_cache, g, p.dyn_n_past, a.n_past,
+                                                                       a.m == 1 ? 1 : 0, partial, a.out, a.ldo);
+            if (splits > 1) combine_kernel<<<rows, a.head_dim, 0, p.stream>>>(partial, splits, g, a.out, a.ldo);
+            return check_launch(p, what);
+        });
+}
+
+} // namespace bitnet::cuda

@@ -1,0 +1,121 @@
+// Internals shared by the cuda plugin's sources (host C++ and .cu alike): the instance, the one
+// stream every kernel and copy is ordered on, the registry of device allocations that lets run()
+// refuse host pointers, grow-only scratch, and the state of a graph capture.
+#pragma once
+
+#include <bitnet/plugin.h>
+#include <bitnet/plugin.hpp>
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace bitnet::cuda {
+
+struct Plugin {
+    static constexpr uint32_t kMagic = 0xc0da5eedu;
+    uint32_t magic = kMagic;
+    const bitnet_host_api* host = nullptr;
+    int device = 0;
+    int sm_count = 0;
+    cudaStream_t stream = nullptr;
+    std::string description;
+
+    // base -> bytes of every live allocation made through the device iface or pack_weights. A
+    // kernel handed a pointer outside them (a CPU session or the tuner routing here with host
+    // buffers) refuses with INVALID_ARGUMENT instead of faulting and poisoning the context.
+    std::mutex mu;
+    std::map<uintptr_t, size_t> allocs;
+
+    // One grow-only scratch buffer (attention's scores and partial sums). Outgrown buffers are
+    // kept until destroy: a captured graph may still point at them.
+    void* scratch = nullptr;
+    size_t scratch_bytes = 0;
+    std::vector<void*> retired;
+
+    // Set between bitnet_cuda_graph_begin and _end: kernels whose arguments change per step read
+    // n_past from this device int instead of their args, and size their grids for max_keys.
+    const int32_t* dyn_n_past = nullptr;
+    int32_t dyn_max_keys = 0;
+
+    // A CPU session or the tuner may offer host buffers on every call: say so once.
+    std::atomic<bool> warned_host_pointers{false};
+};
+
+inline Plugin* as_plugin(void* handle) noexcept {
+    auto* p = static_cast<Plugin*>(handle);
+    return (p != nullptr && p->magic == Plugin::kMagic) ? p : nullptr;
+}
+
+#define CUDA_SIZE_UPTO(type, member) (offsetof(type, member) + sizeof(((type*)0)->member))
+
+// Logs `what: why` through the host and returns `status`.
+bitnet_status fail(const Plugin& p, const char* what, const std::string& why,
+                   bitnet_status status = BITNET_ERR_INVALID_ARGUMENT) noexcept;
+// INVALID_ARGUMENT for buffers outside this plugin's device memory, logged once per instance.
+inline bitnet_status not_on_device(Plugin& p, const char* what, const char* why) noexcept {
+    if (p.warned_host_pointers.exchange(true)) return BITNET_ERR_INVALID_ARGUMENT;
+    try {
+        return fail(p, what, std::string(why) + " (said once; later refusals are silent)");
+    } catch (...) {
+        return BITNET_ERR_INVALID_ARGUMENT;
+    }
+}
+// BITNET_OK, or BITNET_ERR_DEVICE after logging the CUDA error (launch or earlier async error).
+bitnet_status check(const Plugin& p, const char* what, cudaError_t err) noexcept;
+inline bitnet_status check_launch(const Plugin& p, const char* what) noexcept {
+    return check(p, what, cudaGetLastError());
+}
+
+// Device memory, registered for on_device().
+bitnet_status device_alloc(Plugin& p, size_t bytes, void** out) noexcept;
+void device_free(Plugin& p, void* ptr) noexcept;
+// True when [ptr, ptr+bytes) lies inside one registered allocation.
+bool on_device(Plugin& p, const void* ptr, size_t bytes) noexcept;
+// At least `bytes` of scratch (grow-only; safe during capture, see Plugin::retired).
+bitnet_status scratch(Plugin& p, size_t bytes, void** out) noexcept;
+
+// The shell of every run(): resolves the handle, checks struct_size, keeps exceptions inside.
+template <class Args, class Body>
+bitnet_status run_op(void* handle, const void* args, const char* what, size_t min_size, Body&& body) noexcept {
+    Plugin* p = as_plugin(handle);
+    if (p == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+    return sdk::guard(p->host, what, [&]() -> bitnet_status {
+        const auto* a = static_cast<const Args*>(args);
+        if (a == nullptr) return fail(*p, what, "args is NULL");
+        if (a->struct_size < min_size) return fail(*p, what, "struct_size too small");
+        return body(*p, *a);
+    });
+}
+
+// Device layout of ternary weights (pack.cpp writes it, matmul_ternary.cu reads it): row n is K/16
+// uint32 words; bits 8b+2j of word w hold code+1 (0,1,2) of k = 16w + 4j + b, so
+// (word >> 2j) & 0x03030303 is four consecutive codes, dp4a-ready against the int8 activations.
+// TQ formats follow with N x K/256 f32 block scales (fp16 d widened) at ternary_scales_offset.
+inline size_t ternary_codes_bytes(int64_t n, int64_t k) { return static_cast<size_t>(n * k / 4); }
+inline size_t ternary_scales_offset(int64_t n, int64_t k) { return (ternary_codes_bytes(n, k) + 255) / 256 * 256; }
+
+// The run functions, declared from the kernel list.
+#define CUDA_KERNEL(name, op, wf, act, k_mult, run, pack) \
+    bitnet_status run(void* plugin, const void* args, void* workspace) noexcept;
+#include "cuda_kernels.inc"
+#undef CUDA_KERNEL
+
+// Weight packing (pack.cpp): ternary formats are re-laid out, float heads copied as they are.
+bitnet_status pack_ternary(void* plugin, const bitnet_shape* shape, const void* data, size_t size, void** packed,
+                           size_t* packed_bytes) noexcept;
+bitnet_status pack_copy(void* plugin, const bitnet_shape* shape, const void* data, size_t size, void** packed,
+                        size_t* packed_bytes) noexcept;
+void release_packed(void* plugin, void* packed) noexcept;
+
+// Device iface and extensions (device.cpp, graph.cpp).
+const bitnet_device_iface* device_iface();
+void* get_proc_address(void* plugin, const char* name);
+
+} // namespace bitnet::cuda

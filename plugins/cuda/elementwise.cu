@@ -1,0 +1,99 @@
+// Element-wise ops: the gated FFN activation, the residual add and the KV-cache store. Every
+// output element depends on the same-index inputs only, so outputs may alias inputs; relu², add
+// and the f16 store are bit-exact with the scalar reference, SiLU differs by expf's last bits.
+#include "cuda_common.cuh"
+#include "cuda_plugin.hpp"
+
+namespace bitnet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void ffn_act(int kind, const float* gate, const float* up, float* y, int ld, int n) {
+    const int i = blockIdx.x * kThreads + threadIdx.x;
+    if (i >= n) return;
+    const size_t at = static_cast<size_t>(blockIdx.y) * ld + i;
+    const float g = gate[at], u = up[at];
+    float act;
+    if (kind == BITNET_FFN_RELU2) {
+        const float r = g > 0.0f ? g : 0.0f;
+        act = __fmul_rn(r, r);
+    } else {
+        act = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+    }
+    y[at] = __fmul_rn(act, u);
+}
+
+__global__ void add(const float* x, int ldx, float* y, int ldy, int n) {
+    const int i = blockIdx.x * kThreads + threadIdx.x;
+    if (i >= n) return;
+    y[static_cast<size_t>(blockIdx.y) * ldy + i] += x[static_cast<size_t>(blockIdx.y) * ldx + i];
+}
+
+__global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v, int ld, uint16_t* __restrict__ kc,
+                         uint16_t* __restrict__ vc, int kv_stride, int width, const int32_t* dyn_pos0, int pos0) {
+    const int i = blockIdx.x * kThreads + threadIdx.x;
+    if (i >= width) return;
+    const int t = blockIdx.y;
+    const size_t dst = static_cast<size_t>(effective_n_past(dyn_pos0, pos0) + t) * kv_stride + i;
+    const size_t src = static_cast<size_t>(t) * ld + i;
+    kc[dst] = float_to_half_bits(k[src]);
+    vc[dst] = float_to_half_bits(v[src]);
+}
+
+size_t span_bytes(int m, int ld, int n, size_t elem) { return ((size_t(m) - 1) * ld + n) * elem; }
+
+} // namespace
+
+bitnet_status run_ffn_act(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "ffn_act_f32__cuda";
+    return run_op<bitnet_ffn_act_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_ffn_act_args, ld),
+        [&](Plugin& p, const bitnet_ffn_act_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.n <= 0 || a.gate == nullptr || a.up == nullptr || a.y == nullptr || a.ld < a.n ||
+                (a.kind != BITNET_FFN_RELU2 && a.kind != BITNET_FFN_SILU))
+                return fail(p, what, "bad m, n, pointers, ld or kind");
+            const size_t bytes = span_bytes(a.m, a.ld, a.n, 4);
+            if (!on_device(p, a.gate, bytes) || !on_device(p, a.up, bytes) || !on_device(p, a.y, bytes))
+                return not_on_device(p, what, "gate, up or y is not device memory of this plugin");
+            ffn_act<<<dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream>>>(int(a.kind), a.gate, a.up, a.y, a.ld,
+                                                                                  a.n);
+            return check_launch(p, what);
+        });
+}
+
+bitnet_status run_add(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "add_f32__cuda";
+    return run_op<bitnet_add_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_add_args, ldy),
+        [&](Plugin& p, const bitnet_add_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.n <= 0 || a.x == nullptr || a.y == nullptr || a.ldx < a.n || a.ldy < a.n)
+                return fail(p, what, "bad m, n, x, y, ldx or ldy");
+            if (!on_device(p, a.x, span_bytes(a.m, a.ldx, a.n, 4)) || !on_device(p, a.y, span_bytes(a.m, a.ldy, a.n, 4)))
+                return not_on_device(p, what, "x or y is not device memory of this plugin");
+            add<<<dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream>>>(a.x, a.ldx, a.y, a.ldy, a.n);
+            return check_launch(p, what);
+        });
+}
+
+bitnet_status run_kv_store(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "kv_store_f16__cuda";
+    return run_op<bitnet_kv_store_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
+        [&](Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.width <= 0 || a.pos0 < 0 || a.k == nullptr || a.v == nullptr || a.k_cache == nullptr ||
+                a.v_cache == nullptr || a.ld < a.width || a.kv_stride < a.width)
+                return fail(p, what, "bad m, width, pos0, pointers, ld or kv_stride");
+            // While a graph is captured pos0 comes from the device; the cache must then hold max_keys rows.
+            const int32_t rows = p.dyn_n_past != nullptr ? p.dyn_max_keys : a.pos0 + a.m;
+            if (!on_device(p, a.k, span_bytes(a.m, a.ld, a.width, 4)) || !on_device(p, a.v, span_bytes(a.m, a.ld, a.width, 4)) ||
+                !on_device(p, a.k_cache, span_bytes(rows, a.kv_stride, a.width, 2)) ||
+                !on_device(p, a.v_cache, span_bytes(rows, a.kv_stride, a.width, 2)))
+                return not_on_device(p, what, "k, v or the cache is not device memory of this plugin (or too small)");
+            kv_store<<<dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream>>>(
+                a.k, a.v, a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, p.dyn_n_past, a.pos0);
+            return check_launch(p, what);
+        });
+}
+
+} // namespace bitnet::cuda

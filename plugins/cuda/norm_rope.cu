@@ -1,0 +1,95 @@
+// RMSNorm and RoPE, with the scalar reference's float operations in its order (products are not
+// contracted into FMAs; __fmul_rn/__fsub_rn say so where nvcc otherwise would): RMSNorm differs
+// only in the order of its double sum, RoPE only in the last bits of cosf/sinf.
+#include "cuda_common.cuh"
+#include "cuda_plugin.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace bitnet::cuda {
+namespace {
+
+constexpr int kNormThreads = 256;
+
+// One block per row: mean = (float)(Σ (double)(x·x) / n), y = x · (1/sqrtf(mean + eps)) [· w].
+__global__ void __launch_bounds__(kNormThreads)
+rmsnorm(const float* x, int ldx, const float* __restrict__ weight, float eps, float* y, int ldy, int n) {
+    __shared__ double sm[kNormThreads / 32];
+    const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+    float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+    double s = 0.0;
+    for (int i = threadIdx.x; i < n; i += kNormThreads) s += static_cast<double>(__fmul_rn(xr[i], xr[i]));
+    s = warp_sum(s);
+    if (threadIdx.x % 32 == 0) sm[threadIdx.x / 32] = s;
+    __syncthreads();
+    double total = 0.0;
+    for (int w = 0; w < kNormThreads / 32; ++w) total += sm[w];
+    const float mean = static_cast<float>(total / n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    // Each element is read and written by one thread after the sum: y may alias x.
+    for (int i = threadIdx.x; i < n; i += kNormThreads) {
+        const float v = __fmul_rn(xr[i], scale);
+        yr[i] = weight != nullptr ? __fmul_rn(v, weight[i]) : v;
+    }
+}
+
+// grid (token, head); thread i rotates pair i. theta_i = pos · theta_scale^i built by repeated
+// f32 multiplication, as ggml (and the scalar plugin) do.
+__global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
+                     float theta_scale, float freq_scale) {
+    const int t = blockIdx.x, h = blockIdx.y, half = n_rot / 2;
+    float* xh = x + static_cast<size_t>(t) * ldx + static_cast<size_t>(h) * head_dim;
+    const float pos = static_cast<float>(positions[t]);
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float theta_base = pos;
+        for (int j = 0; j < i; ++j) theta_base = __fmul_rn(theta_base, theta_scale);
+        const float theta = __fmul_rn(freq_scale, theta_base);
+        const float c = cosf(theta), s = sinf(theta);
+        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        const float x0 = xh[i0], x1 = xh[i1];
+        xh[i0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        xh[i1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+    }
+}
+
+} // namespace
+
+bitnet_status run_rmsnorm(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "rmsnorm_f32__cuda";
+    return run_op<bitnet_rmsnorm_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_rmsnorm_args, ldy),
+        [&](Plugin& p, const bitnet_rmsnorm_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.n <= 0 || a.x == nullptr || a.y == nullptr || a.ldx < a.n || a.ldy < a.n || !(a.eps >= 0.0f))
+                return fail(p, what, "bad m, n, x, y, ldx, ldy or eps");
+            if (!on_device(p, a.x, ((size_t(a.m) - 1) * a.ldx + a.n) * 4) ||
+                !on_device(p, a.y, ((size_t(a.m) - 1) * a.ldy + a.n) * 4) ||
+                (a.weight != nullptr && !on_device(p, a.weight, size_t(a.n) * 4)))
+                return not_on_device(p, what, "x, y or weight is not device memory of this plugin");
+            rmsnorm<<<a.m, kNormThreads, 0, p.stream>>>(a.x, a.ldx, a.weight, a.eps, a.y, a.ldy, a.n);
+            return check_launch(p, what);
+        });
+}
+
+bitnet_status run_rope(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "rope_f32__cuda";
+    return run_op<bitnet_rope_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_rope_args, ldx),
+        [&](Plugin& p, const bitnet_rope_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.n_heads <= 0 || a.head_dim <= 0 || a.n_rot <= 0 || a.n_rot % 2 != 0 ||
+                a.n_rot > a.head_dim || a.x == nullptr || a.positions == nullptr ||
+                int64_t(a.ldx) < int64_t(a.n_heads) * a.head_dim)
+                return fail(p, what, "bad shape, n_rot, x, positions or ldx");
+            if (!on_device(p, a.x, ((size_t(a.m) - 1) * a.ldx + size_t(a.n_heads) * a.head_dim) * 4) ||
+                !on_device(p, a.positions, size_t(a.m) * 4))
+                return not_on_device(p, what, "x or positions is not device memory of this plugin");
+            // The same single-precision powf the scalar reference evaluates.
+            const float theta_scale = std::pow(a.freq_base, -2.0f / static_cast<float>(a.n_rot));
+            const int threads = std::min(128, a.n_rot / 2);
+            rope<<<dim3(a.m, a.n_heads), threads, 0, p.stream>>>(a.x, a.ldx, a.positions, a.head_dim, a.n_rot, a.neox,
+                                                                 theta_scale, a.freq_scale);
+            return check_launch(p, what);
+        });
+}
+
+} // namespace bitnet::cuda

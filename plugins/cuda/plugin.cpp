@@ -1,0 +1,147 @@
+// The cuda plugin's entry point: descriptor, probe, instance lifetime and the kernel table.
+#include "cuda_plugin.hpp"
+
+#include <cstdio>
+#include <new>
+#include <string>
+
+namespace bitnet::cuda {
+namespace {
+
+// Bump whenever any kernel's code or numerics change: build_id keys the host's tuning cache.
+#define CUDA_PLUGIN_VERSION "1.0.0"
+#define CUDA_KERNEL_REVISION "1"
+#define CUDA_STR2(x) #x
+#define CUDA_STR(x) CUDA_STR2(x)
+constexpr const char* kBuildId =
+    "cuda-" CUDA_PLUGIN_VERSION "-r" CUDA_KERNEL_REVISION "-cudart" CUDA_STR(CUDART_VERSION);
+
+using PackFn = decltype(bitnet_kernel_desc::pack_weights);
+using ReleaseFn = decltype(bitnet_kernel_desc::release_packed);
+constexpr ReleaseFn release_for(PackFn pack) { return pack != nullptr ? &release_packed : nullptr; }
+
+const bitnet_kernel_desc kKernels[] = {
+#define CUDA_KERNEL(name, op, wf, act, k_mult, run, pack)                                            \
+    bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, 1, 0, k_mult, 1, nullptr, pack, \
+                       release_for(pack), nullptr, run},
+#include "cuda_kernels.inc"
+#undef CUDA_KERNEL
+};
+
+int32_t probe(char* reason, size_t reason_len) {
+    // cudaGetDeviceCount only reads driver state. With the runtime linked statically it returns
+    // an error code (never aborts) when libcuda.so is missing or too old, or no GPU is visible.
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess) {
+        char buf[256];
+        std::snprintf(buf, sizeof buf, "no usable CUDA driver or device (%s: %s)", cudaGetErrorName(err),
+                      cudaGetErrorString(err));
+        sdk::write_reason(reason, reason_len, buf);
+        return 0;
+    }
+    if (count == 0) {
+        sdk::write_reason(reason, reason_len, "no CUDA device visible");
+        return 0;
+    }
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess || prop.major < 8) {
+        sdk::write_reason(reason, reason_len, "CUDA device 0 is older than compute capability 8.0 (Ampere)");
+        return 0;
+    }
+    sdk::write_reason(reason, reason_len, "");
+    return 1;
+}
+
+bitnet_status create(const bitnet_host_api* host, void** out) {
+    if (out == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+    *out = nullptr;
+    if (!BITNET_HAS_MEMBER(host, bitnet_host_api, n_threads)) return BITNET_ERR_INVALID_ARGUMENT;
+    if (BITNET_ABI_MAJOR(host->abi_version) != BITNET_PLUGIN_ABI_VERSION_MAJOR) return BITNET_ERR_UNSUPPORTED;
+    return sdk::guard(host, "cuda create", [&]() -> bitnet_status {
+        auto* p = new Plugin;
+        p->host = host;
+        cudaDeviceProp prop{};
+        cudaError_t err = cudaSetDevice(p->device);
+        if (err == cudaSuccess) err = cudaGetDeviceProperties(&prop, p->device);
+        // Non-blocking: the legacy default stream's implicit syncs would break graph capture.
+        if (err == cudaSuccess) err = cudaStreamCreateWithFlags(&p->stream, cudaStreamNonBlocking);
+        if (err != cudaSuccess) {
+            sdk::log(host, BITNET_LOG_ERROR, std::string("cuda create: ") + cudaGetErrorString(err));
+            delete p;
+            return BITNET_ERR_DEVICE;
+        }
+        p->sm_count = prop.multiProcessorCount;
+        char buf[320];
+        std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
+                      prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));
+        p->description = buf;
+        *out = p;
+        return BITNET_OK;
+    });
+}
+
+void destroy(void* handle) {
+    Plugin* p = as_plugin(handle);
+    if (p == nullptr) return;
+    cudaStreamSynchronize(p->stream);
+    for (void* r : p->retired) cudaFree(r);
+    if (p->scratch != nullptr) cudaFree(p->scratch);
+    // Whatever the host did not free (it should have) goes with the instance.
+    for (const auto& [base, bytes] : p->allocs) cudaFree(reinterpret_cast<void*>(base));
+    cudaStreamDestroy(p->stream);
+    delete p;
+}
+
+const bitnet_kernel_desc* get_kernels(void* handle, size_t* count) {
+    if (count != nullptr) *count = 0;
+    if (as_plugin(handle) == nullptr || count == nullptr) return nullptr;
+    *count = sizeof(kKernels) / sizeof(kKernels[0]);
+    return kKernels;
+}
+
+const bitnet_device_iface* get_iface(void* handle) { return as_plugin(handle) ? device_iface() : nullptr; }
+
+const char* describe_device(void* handle) {
+    const Plugin* p = as_plugin(handle);
+    return p != nullptr ? p->description.c_str() : "cuda";
+}
+
+const bitnet_plugin_descriptor kDescriptor = {
+    sizeof(bitnet_plugin_descriptor),
+    BITNET_PLUGIN_ABI_VERSION,
+    "cuda",
+    CUDA_PLUGIN_VERSION,
+    kBuildId,
+    BITNET_DEVICE_GPU,
+    probe,
+    create,
+    destroy,
+    get_kernels,
+    get_iface,
+    describe_device,
+    get_proc_address,
+};
+
+} // namespace
+
+bitnet_status fail(const Plugin& p, const char* what, const std::string& why, bitnet_status status) noexcept {
+    try {
+        sdk::log(p.host, BITNET_LOG_ERROR, std::string(what) + ": " + why);
+    } catch (...) {
+        // The status alone still tells the host what happened.
+    }
+    return status;
+}
+
+bitnet_status check(const Plugin& p, const char* what, cudaError_t err) noexcept {
+    if (err == cudaSuccess) return BITNET_OK;
+    return fail(p, what, std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err),
+                err == cudaErrorMemoryAllocation ? BITNET_ERR_OUT_OF_MEMORY : BITNET_ERR_DEVICE);
+}
+
+} // namespace bitnet::cuda
+
+extern "C" BITNET_PLUGIN_EXPORT const bitnet_plugin_descriptor* bitnet_plugin_entry(void) {
+    return &bitnet::cuda::kDescriptor;
+}
