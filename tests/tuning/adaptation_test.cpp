@@ -14,7 +14,7 @@ using tuning::AdaptEvent;
 TEST(Adaptation, SustainedSlowdownReroutesWithinTheWindow) {
     ::unsetenv("BITNET_TEST_DEGRADE");
     const auto cache = bitnet::testing::make_temp_dir("tune-adapt");
-    bitnet::testing::TuningEnv env({"degrade"});
+    bitnet::testing::TuningEnv env({"degrade"}, {}, 1);
     auto model = bitnet::testing::tiny_model();
     auto o = bitnet::testing::options(cache, "full");
     o.adapt = true;
