@@ -67,10 +67,12 @@ TEST_F(ToyTokenizer, DecodeControlOnlyWhenSpecial) {
 }
 
 TEST_F(ToyTokenizer, RoundTripsArbitraryBytes) {
+    using namespace std::string_literals;
     const std::string samples[] = {
         "hello world\n\n  tabs\there",
         "na\xC3\xAFve caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80!",
-        std::string("\xFF\xFE\x80 broken \xE6\x97 utf8\0nul", 25),
+        // The literal's own length (std::string_literals), so the embedded NUL is kept.
+        "\xFF\xFE\x80 broken \xE6\x97 utf8\0nul"s,
     };
     for (const std::string& s : samples) EXPECT_EQ(tok.decode(tok.encode(s, false)), s);
 }
