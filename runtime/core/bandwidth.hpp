@@ -13,7 +13,9 @@ struct BandwidthResult {
     size_t bytes = 0;      // buffer size streamed per repetition
 };
 
-// Streams a `bytes`-sized buffer (far larger than the caches) `reps` times, split over the pool.
-BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t(512) << 20, int reps = 5);
+// Streams a `bytes`-sized buffer `reps` times, split over the pool. The default is 2 GiB because
+// some virtual machines report a last-level cache of hundreds of MB (a 512 MiB buffer read here at
+// twice the DRAM rate).
+BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t(2048) << 20, int reps = 4);
 
 } // namespace bitnet
