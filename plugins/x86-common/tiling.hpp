@@ -45,6 +45,12 @@ inline void walk_tiles(int64_t n0, int64_t n1, int64_t m, int64_t chunk_tokens, 
     }
 }
 
+// How far ahead (in weight rows) the ternary GEMV kernels prefetch: decode streams weights from
+// DRAM and a tile is done in tens of nanoseconds, faster than the hardware prefetcher ramps up on
+// the short per-row streams. 64 rows (~40 KiB at K=2560) measured best of 16/32/64/128 on the
+// cold I2_S GEMV benchmark (bench/kernel_bench.cpp, .../m1/t1/cold).
+inline constexpr int64_t kWeightPrefetchRows = 64;
+
 // Prefetches [p, p + bytes) into L1, a line at a time. Addresses past the tensor are harmless
 // (prefetches never fault), so callers need not clip the last rows.
 inline void prefetch(const void* p, size_t bytes) {
