@@ -93,8 +93,9 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
             },
             [&](int64_t n, int rows, int64_t t0, int tokens) {
                 const int64_t c0 = t0 - t0 % 64; // the chunk qsum belongs to
-                // Rows far ahead, once per tile (on its first tokens): see kWeightPrefetchRows.
-                if (t0 == c0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
+                // Rows far ahead, once per tile, when decoding (see kWeightPrefetchRows); a GEMM
+                // reuses each tile over many tokens and the prefetches would only evict its data.
+                if (a.m <= kTokens && t0 == c0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
                 const int8_t* xs[kTokens];
                 for (int t = 0; t < tokens; ++t) xs[t] = xq.data + (t0 + t) * xq.row_stride;
                 int32_t dots[kRows][kTokens];
