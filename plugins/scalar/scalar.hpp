@@ -9,49 +9,23 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace bitnet::scalar {
 
-// The opaque handle behind `void* plugin`. The magic lets run() refuse a handle that is not ours
-// (a host mixing up instances of two plugins) instead of reading garbage.
-struct Plugin {
-    static constexpr uint32_t kMagic = 0x5ca1a700u;
-    uint32_t magic = kMagic;
-    const bitnet_host_api* host = nullptr;
-    std::string description;
-};
+// The opaque handle behind `void* plugin` and the run() shell: the SDK's (plugin.hpp).
+using Plugin = sdk::TaggedInstance<0x5ca1a700u>;
 
-inline Plugin* as_plugin(void* handle) noexcept {
-    auto* p = static_cast<Plugin*>(handle);
-    return (p != nullptr && p->magic == Plugin::kMagic) ? p : nullptr;
-}
+inline Plugin* as_plugin(void* handle) noexcept { return sdk::as_instance<Plugin>(handle); }
 
-// Bytes a writer's struct must have for `member` (every member of ABI 1.0 args is needed).
-#define SCALAR_SIZE_UPTO(type, member) (offsetof(type, member) + sizeof(((type*)0)->member))
+#define SCALAR_SIZE_UPTO(type, member) BITNET_SIZE_UPTO(type, member)
 
-// Logs why an argument was refused and returns the status for it.
-inline bitnet_status invalid(const Plugin& p, const char* what, const char* why) noexcept {
-    try {
-        sdk::log(p.host, BITNET_LOG_ERROR, std::string(what) + ": " + why);
-    } catch (...) {
-        // The status alone still tells the host what happened.
-    }
-    return BITNET_ERR_INVALID_ARGUMENT;
-}
+using sdk::invalid;
 
-// The common shell of every run(): resolves the handle, checks struct_size, and keeps exceptions
-// inside the plugin. `body(const Plugin&, const Args&)` returns a bitnet_status.
+// sdk::run_op bound to this plugin's instance type.
 template <class Args, class Body>
-bitnet_status run_op(void* handle, const void* args, const char* what, size_t min_size,
-                     Body&& body) noexcept {
-    Plugin* p = as_plugin(handle);
-    if (p == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
-    return sdk::guard(p->host, what, [&]() -> bitnet_status {
-        const auto* a = static_cast<const Args*>(args);
-        if (a == nullptr) return invalid(*p, what, "args is NULL");
-        if (a->struct_size < min_size) return invalid(*p, what, "struct_size too small");
-        return body(*p, *a);
-    });
+bitnet_status run_op(void* handle, const void* args, const char* what, size_t min_size, Body&& body) noexcept {
+    return sdk::run_op<Args, Plugin>(handle, args, what, min_size, std::forward<Body>(body));
 }
 
 // Splits [0, n) over the host's threads; body(begin, end) handles one part. Each item's result is

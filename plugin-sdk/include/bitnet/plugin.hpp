@@ -5,6 +5,7 @@
 
 #include <bitnet/plugin.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -62,6 +63,51 @@ void parallel_for(const bitnet_host_api* host, F& fn) {
         host->host_ctx,
         [](void* user, int32_t ith, int32_t nth) { (*static_cast<F*>(user))(ith, nth); },
         &fn);
+}
+
+// Bytes a writer's struct must have for `member` (compare with its struct_size).
+#define BITNET_SIZE_UPTO(type, member) (offsetof(type, member) + sizeof(((type*)0)->member))
+
+// A plugin instance tagged with a per-plugin magic number, so run() can refuse a handle that is not
+// its own (a host mixing up instances of two plugins) instead of reading garbage.
+template <uint32_t Magic>
+struct TaggedInstance {
+    static constexpr uint32_t kMagic = Magic;
+    uint32_t magic = kMagic;
+    const bitnet_host_api* host = nullptr;
+    std::string description;
+};
+
+// The instance behind `handle`, or null when the handle is null or not an `Instance`.
+template <class Instance>
+Instance* as_instance(void* handle) noexcept {
+    auto* p = static_cast<Instance*>(handle);
+    return (p != nullptr && p->magic == Instance::kMagic) ? p : nullptr;
+}
+
+// Logs why an argument was refused and returns BITNET_ERR_INVALID_ARGUMENT.
+template <class Instance>
+bitnet_status invalid(const Instance& p, const char* what, const char* why) noexcept {
+    try {
+        log(p.host, BITNET_LOG_ERROR, std::string(what) + ": " + why);
+    } catch (...) {
+        // The status alone still tells the host what happened.
+    }
+    return BITNET_ERR_INVALID_ARGUMENT;
+}
+
+// The common shell of a kernel's run(): resolves the handle, checks the argument struct's size,
+// and keeps exceptions inside the plugin. `body(const Instance&, const Args&)` returns a status.
+template <class Args, class Instance, class Body>
+bitnet_status run_op(void* handle, const void* args, const char* what, size_t min_size, Body&& body) noexcept {
+    Instance* p = as_instance<Instance>(handle);
+    if (p == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+    return guard(p->host, what, [&]() -> bitnet_status {
+        const auto* a = static_cast<const Args*>(args);
+        if (a == nullptr) return invalid(*p, what, "args is NULL");
+        if (a->struct_size < min_size) return invalid(*p, what, "struct_size too small");
+        return body(*p, *a);
+    });
 }
 
 // Copies a reason into a probe's output buffer (always NUL-terminated when len > 0).
