@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bitnet::cuda {
@@ -48,12 +49,9 @@ struct Plugin {
     std::atomic<bool> warned_host_pointers{false};
 };
 
-inline Plugin* as_plugin(void* handle) noexcept {
-    auto* p = static_cast<Plugin*>(handle);
-    return (p != nullptr && p->magic == Plugin::kMagic) ? p : nullptr;
-}
+inline Plugin* as_plugin(void* handle) noexcept { return sdk::as_instance<Plugin>(handle); }
 
-#define CUDA_SIZE_UPTO(type, member) (offsetof(type, member) + sizeof(((type*)0)->member))
+#define CUDA_SIZE_UPTO(type, member) BITNET_SIZE_UPTO(type, member)
 
 // Logs `what: why` through the host and returns `status`.
 bitnet_status fail(const Plugin& p, const char* what, const std::string& why,
@@ -81,17 +79,10 @@ bool on_device(Plugin& p, const void* ptr, size_t bytes) noexcept;
 // At least `bytes` of scratch (grow-only; safe during capture, see Plugin::retired).
 bitnet_status scratch(Plugin& p, size_t bytes, void** out) noexcept;
 
-// The shell of every run(): resolves the handle, checks struct_size, keeps exceptions inside.
+// The SDK's run() shell (plugin.hpp) bound to this plugin's instance type.
 template <class Args, class Body>
 bitnet_status run_op(void* handle, const void* args, const char* what, size_t min_size, Body&& body) noexcept {
-    Plugin* p = as_plugin(handle);
-    if (p == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
-    return sdk::guard(p->host, what, [&]() -> bitnet_status {
-        const auto* a = static_cast<const Args*>(args);
-        if (a == nullptr) return fail(*p, what, "args is NULL");
-        if (a->struct_size < min_size) return fail(*p, what, "struct_size too small");
-        return body(*p, *a);
-    });
+    return sdk::run_op<Args, Plugin>(handle, args, what, min_size, std::forward<Body>(body));
 }
 
 // Device layout of ternary weights (pack.cpp writes it, matmul_ternary.cu reads it): row n is K/16
