@@ -1,41 +1,71 @@
 #!/usr/bin/env bash
 # GPU check, run on a machine with an NVIDIA GPU (H100/H200: a few minutes):
 #   1. release build with the cuda plugin (CUDA architectures: the top-level default, or $CUDA_ARCHS),
+#      or, with BITNET_PREBUILT=DIR, the binaries tools/gpu-stage.sh put in DIR (for GPU machines
+#      without our build dependencies),
 #   2. the cuda tests (conformance vs scalar over the shared signature list, device session vs
-#      CPU session, oracle logits on cuda),
+#      CPU session on oracle and generated models, oracle logits on cuda),
 #   3. a synthetic 2B-4T model (I2_S linears, Q6_K head),
 #   4. benchmarks: decode tokens/s at batch 1, 4, 16, time to first token for a 128-token prompt,
 #      VRAM used, and the weight bytes read per second against the card's measured D2D copy
 #      bandwidth; a table at the end.
+# Every step runs even when an earlier one fails; the exit status says whether all passed. Full
+# logs go to $LOGS (default: $OUT when set, else the build folder).
 # Usage: tools/gpu-check.sh [build-dir]   (default build/gpu-check)
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/gpu-check}
 JOBS=${JOBS:-$(nproc)}
-ARCH_ARGS=()
-[[ -n "${CUDA_ARCHS:-}" ]] && ARCH_ARGS=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS")
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+FAILED=()
+if [[ -n "${BITNET_PREBUILT:-}" ]]; then
+  PRE=$(cd "$BITNET_PREBUILT" && pwd)
+  BIN=$PRE/bin TESTS=$PRE/bin PLUGINS=$PRE/plugins
+  export LD_LIBRARY_PATH="$PRE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export BITNET_TEST_PLUGIN_DIR=$PLUGINS
+  [[ -d "$PRE/oracle" && -z "${BITNET_ORACLE_DIR:-}" ]] && export BITNET_ORACLE_DIR=$PRE/oracle
+  mkdir -p "$BUILD"
+else
+  BIN=$BUILD/bin TESTS=$BUILD/tests/cuda PLUGINS=$BUILD/plugins
+  ARCH_ARGS=()
+  [[ -n "${CUDA_ARCHS:-}" ]] && ARCH_ARGS=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS")
+  echo "== build (release, BITNET_WITH_CUDA=ON)"
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITNET_WITH_CUDA=ON -DBITNET_BUILD_BENCH=OFF "${ARCH_ARGS[@]}" >/dev/null &&
+    ninja -C "$BUILD" -j"$JOBS" bitnet bitnet-gpu-probe test_cuda_conformance test_cuda_session || exit 1
+fi
+LOGS=${LOGS:-${OUT:-$BUILD}}
+mkdir -p "$LOGS"
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
 
-echo "== build (release, BITNET_WITH_CUDA=ON)"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITNET_WITH_CUDA=ON -DBITNET_BUILD_BENCH=OFF "${ARCH_ARGS[@]}" >/dev/null
-ninja -C "$BUILD" -j"$JOBS" bitnet bitnet-gpu-probe test_cuda_conformance test_cuda_session
+step() { # step NAME CMD...: run, keep the full log, print the tail and failures
+  local name=$1; shift
+  echo "== $name"
+  "$@" >"$LOGS/$name.log" 2>&1
+  local rc=$?
+  grep -E '^\[(cuda session|oracle|conformance)\]|FAILED|Failure|error|Error' "$LOGS/$name.log" | head -60
+  tail -4 "$LOGS/$name.log"
+  if [[ $rc -ne 0 ]]; then FAILED+=("$name (rc $rc)"); fi
+  return $rc
+}
 
-echo "== cuda tests"
-"$BUILD"/tests/cuda/test_cuda_conformance --gtest_brief=1
-"$BUILD"/tests/cuda/test_cuda_session --gtest_brief=1
+step conformance "$TESTS"/test_cuda_conformance --gtest_brief=1
+if [[ $? -ne 0 ]] && command -v compute-sanitizer >/dev/null; then
+  step sanitizer timeout 240 compute-sanitizer --tool memcheck --print-limit 20 "$TESTS"/test_cuda_conformance --gtest_brief=1
+fi
+step session "$TESTS"/test_cuda_session --gtest_brief=1
 
 echo "== 2B-4T model (i2_s, q6_k head)"
 MODEL="$BUILD/gpu-check-2b4t.gguf"
-[[ -f "$MODEL" ]] || "$BUILD"/bin/bitnet gen-model --shape 2b-4t --weights i2_s --head q6_k --out "$MODEL"
+[[ -f "$MODEL" ]] || "$BIN"/bitnet gen-model --shape 2b-4t --weights i2_s --head q6_k --out "$MODEL" >"$LOGS/gen-model.log" 2>&1 ||
+  { FAILED+=(gen-model); cat "$LOGS/gen-model.log"; }
 
-echo "== benchmark"
-OUT=$("$BUILD"/bin/bitnet-gpu-probe --plugin-dir "$BUILD"/plugins -m "$MODEL" --prompt 128 --steps 64 --batches 1,4,16)
-echo "$OUT"
-val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$OUT"; }
+step probe "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 128 --steps 64 --batches 1,4,16
+PROBE=$(cat "$LOGS/probe.log")
+echo "$PROBE"
+val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$PROBE"; }
 D2D=$(val d2d_gbs)
 pct() { awk -v a="$1" -v b="$D2D" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "?" }'; }
 echo
-echo "| $(awk '$1 == "device" { $1 = ""; print substr($0, 2) }' <<<"$OUT") | value |"
+echo "| $(awk '$1 == "device" { $1 = ""; print substr($0, 2) }' <<<"$PROBE") | value |"
 echo "|---|---|"
 echo "| D2D copy bandwidth (read+write) | ${D2D} GB/s |"
 echo "| VRAM used by the session (weights $(val weights_mib) MiB) | $(val vram_mib) MiB |"
@@ -43,3 +73,8 @@ echo "| time to first token, 128-token prompt | $(val ttft_ms) ms |"
 for b in 1 4 16; do
   echo "| decode, batch $b | $(val tg${b}_tps) tok/s, weights at $(val tg${b}_weight_gbs) GB/s = $(pct "$(val tg${b}_weight_gbs)") of D2D |"
 done
+if [[ ${#FAILED[@]} -gt 0 ]]; then
+  echo "FAILED: ${FAILED[*]}"
+  exit 1
+fi
+echo "all GPU checks passed"

@@ -1,7 +1,8 @@
 // Ternary BitLinear on the GPU: Y[M,N] = X[M,K] · W[N,K]ᵀ with int8 activations and the 2-bit
-// device layout of cuda_plugin.hpp. A warp owns R output rows and a tile of up to MT tokens, so
-// each 2-bit weight word is loaded once for all the tile's tokens (GEMV over M <= 16 reads the
-// weights exactly once) and each activation load serves R rows.
+// device layout of cuda_plugin.hpp. One token (decode): a dp4a GEMV, a warp per row, reading each
+// weight once. Several tokens (batched decode, prefill): int8 tensor cores (mma m16n8k32), the
+// 2-bit codes widened to int8 {-1, 0, +1} in registers, so the weights are still read once per
+// tile of up to 64 tokens and the arithmetic no longer bounds the step.
 //
 // Codes are stored +1 (0, 1, 2): dp4a gives Σ(c+1)·q, and Σq (another dp4a with 0x01010101,
 // shared by the R rows) is subtracted; the integer dot stays exact, so I2_S is bit-identical to
@@ -90,6 +91,128 @@ ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, 
         }
 }
 
+// ---- Tensor-core path (M > 1) ----
+constexpr int kMmaWarps = 4; // split K four ways inside a block of 16 output rows
+
+// Four codes c+1 in {0, 1, 2} (one per byte) to int8 c: 0 -> 0xff, 1 -> 0, 2 -> 1. Bit 0 of the
+// result is "code is not 1"; bits 1-7 are set only for code 0.
+__device__ __forceinline__ uint32_t codes_to_s8(uint32_t codes) {
+    const uint32_t not_one = ~codes & 0x01010101u;
+    const uint32_t is_zero = ~(codes | (codes >> 1)) & 0x01010101u;
+    return not_one | (is_zero * 0xfeu);
+}
+
+// D += A·B for A 16x32 int8 (row-major: output rows x K), B 32x8 int8 (tokens as columns).
+// Fragments (PTX ISA, m16n8k32 .s8): a[0]/a[2] row g, a[1]/a[3] row g+8, K 4t..4t+3 (+16 for
+// a[2], a[3]); b0 K 4t.., b1 K 16+4t.., column g; d[0..1] row g, columns 2t, 2t+1; d[2..3] row g+8.
+__device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+                 : "+r"(d[0]), "+r"(d[1]), "+r"(d[2]), "+r"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// A block owns 16 output rows and NT x 8 tokens; its four warps take interleaved 128-wide K
+// chunks (each chunk is one 32-byte sector per weight row) and sum through shared memory. I2_S
+// accumulates in int32 (exact, so bit-identical to the scalar reference); the TQ formats scale
+// each chunk's exact integer dot by (d_a · d_w) of its 256-block and sum in f32.
+template <int NT, bool kBlockScales>
+__global__ void __launch_bounds__(kMmaWarps * 32)
+ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x, size_t ldq,
+            const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y, int ldy) {
+    using Acc = std::conditional_t<kBlockScales, float, int>;
+    __shared__ Acc red[kMmaWarps][NT][4][32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+    const int row0 = blockIdx.x * 16, tok0 = blockIdx.y * 8 * NT;
+    const int words = k / 16, chunks = k / 128, nb = k / 256;
+    const int ra = min(row0 + g, n - 1), rb = min(row0 + g + 8, n - 1);
+    const uint4* wa = reinterpret_cast<const uint4*>(w + static_cast<size_t>(ra) * words);
+    const uint4* wb = reinterpret_cast<const uint4*>(w + static_cast<size_t>(rb) * words);
+    const int8_t* xt[NT];
+#pragma unroll
+    for (int j = 0; j < NT; ++j) xt[j] = x + static_cast<size_t>(min(tok0 + 8 * j + g, m - 1)) * ldq;
+
+    Acc acc[NT][4];
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[j][e] = 0;
+
+    for (int c = warp; c < chunks; c += kMmaWarps) {
+        const uint4 a0 = __ldg(wa + 2 * c), a1 = __ldg(wa + 2 * c + 1);
+        const uint4 b0 = __ldg(wb + 2 * c), b1 = __ldg(wb + 2 * c + 1);
+        const uint32_t ca[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+        const uint32_t cb[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+        int part[NT][4];
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) part[j][e] = 0;
+#pragma unroll
+        for (int s = 0; s < 4; ++s) {
+            const uint32_t af[4] = {codes_to_s8((ca[2 * s] >> (2 * t)) & 0x03030303u),
+                                    codes_to_s8((cb[2 * s] >> (2 * t)) & 0x03030303u),
+                                    codes_to_s8((ca[2 * s + 1] >> (2 * t)) & 0x03030303u),
+                                    codes_to_s8((cb[2 * s + 1] >> (2 * t)) & 0x03030303u)};
+            const int kk = c * 128 + s * 32 + 4 * t;
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+                mma_s8(part[j], af, __ldg(reinterpret_cast<const uint32_t*>(xt[j] + kk)),
+                       __ldg(reinterpret_cast<const uint32_t*>(xt[j] + kk + 16)));
+        }
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            if constexpr (kBlockScales) {
+                const int blk = c / 2;
+                const int ta = min(tok0 + 8 * j + 2 * t, m - 1), tb = min(tok0 + 8 * j + 2 * t + 1, m - 1);
+                const float da0 = __ldg(xs + static_cast<size_t>(ta) * nb + blk);
+                const float da1 = __ldg(xs + static_cast<size_t>(tb) * nb + blk);
+                const float wa_d = __ldg(wscales + static_cast<size_t>(ra) * nb + blk);
+                const float wb_d = __ldg(wscales + static_cast<size_t>(rb) * nb + blk);
+                acc[j][0] += static_cast<float>(part[j][0]) * (da0 * wa_d);
+                acc[j][1] += static_cast<float>(part[j][1]) * (da1 * wa_d);
+                acc[j][2] += static_cast<float>(part[j][2]) * (da0 * wb_d);
+                acc[j][3] += static_cast<float>(part[j][3]) * (da1 * wb_d);
+            } else {
+#pragma unroll
+                for (int e = 0; e < 4; ++e) acc[j][e] += part[j][e];
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < NT; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) red[warp][j][e][lane] = acc[j][e];
+    __syncthreads();
+    // Each thread finishes NT of the block's 16 x 8NT outputs.
+    for (int idx = threadIdx.x; idx < NT * 4 * 32; idx += kMmaWarps * 32) {
+        const int j = idx / 128, e = (idx / 32) % 4, ln = idx % 32;
+        Acc sum = red[0][j][e][ln];
+#pragma unroll
+        for (int v = 1; v < kMmaWarps; ++v) sum += red[v][j][e][ln];
+        const int row = row0 + ln / 4 + (e >= 2 ? 8 : 0);
+        const int tok = tok0 + 8 * j + 2 * (ln % 4) + (e & 1);
+        if (row >= n || tok >= m) continue;
+        float* out = y + static_cast<size_t>(tok) * ldy + row;
+        if constexpr (kBlockScales) *out = sum * w_scale;
+        else *out = static_cast<float>(sum) / __ldg(xs + tok) * w_scale;
+    }
+}
+
+template <int NT, bool kBlockScales>
+void launch_mma(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
+    const dim3 grid(ceil_div(a.n, 16), ceil_div(a.m, 8 * NT));
+    ternary_mma<NT, kBlockScales><<<grid, kMmaWarps * 32, 0, stream>>>(
+        w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
+}
+
+template <bool kBlockScales>
+void launch_tokens(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
+    if (a.m <= 8) launch_mma<1, kBlockScales>(a, w, ws, stream);
+    else if (a.m <= 16) launch_mma<2, kBlockScales>(a, w, ws, stream);
+    else if (a.m <= 32) launch_mma<4, kBlockScales>(a, w, ws, stream);
+    else launch_mma<8, kBlockScales>(a, w, ws, stream);
+}
+
 template <int R, int MT, bool kBlockScales>
 void launch(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
     const dim3 grid(ceil_div(a.n, kWarpsPerBlock * R), ceil_div(a.m, MT));
@@ -117,17 +240,13 @@ bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitn
             const bool scaled = act == BITNET_ACT_I8_B256;
             const auto* ws = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a.w->packed) +
                                                             ternary_scales_offset(a.n, a.k));
-            // Rows per warp grow with the token tile so each activation load serves more rows.
-            if (scaled) {
-                if (a.m == 1) launch<1, 1, true>(a, w, ws, p.stream);
-                else if (a.m <= 4) launch<2, 4, true>(a, w, ws, p.stream);
-                else if (a.m <= 8) launch<4, 8, true>(a, w, ws, p.stream);
-                else launch<4, 16, true>(a, w, ws, p.stream);
+            if (a.m == 1) {
+                if (scaled) launch<1, 1, true>(a, w, ws, p.stream);
+                else launch<1, 1, false>(a, w, nullptr, p.stream);
+            } else if (scaled) {
+                launch_tokens<true>(a, w, ws, p.stream); // K is a multiple of 128: whole chunks
             } else {
-                if (a.m == 1) launch<1, 1, false>(a, w, nullptr, p.stream);
-                else if (a.m <= 4) launch<2, 4, false>(a, w, nullptr, p.stream);
-                else if (a.m <= 8) launch<4, 8, false>(a, w, nullptr, p.stream);
-                else launch<4, 16, false>(a, w, nullptr, p.stream);
+                launch_tokens<false>(a, w, nullptr, p.stream);
             }
             return check_launch(p, what);
         });

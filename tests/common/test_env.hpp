@@ -21,7 +21,12 @@ inline std::optional<std::filesystem::path> oracle_dir() {
     return std::nullopt;
 }
 
-inline std::filesystem::path build_plugin_dir() { return BITNET_BUILD_PLUGIN_DIR; }
+// The build's plugin folder; BITNET_TEST_PLUGIN_DIR (environment) overrides it for test binaries
+// run away from their build tree (tools/gpu-stage.sh copies them to a GPU machine).
+inline std::filesystem::path build_plugin_dir() {
+    if (const char* env = std::getenv("BITNET_TEST_PLUGIN_DIR"); env != nullptr && *env != '\0') return env;
+    return BITNET_BUILD_PLUGIN_DIR;
+}
 
 // A fresh empty directory under the system temp dir, removed by the caller if it wishes.
 inline std::filesystem::path make_temp_dir(const std::string& tag) {

@@ -131,9 +131,10 @@ TEST(CudaConformance, Matmul) {
             if (s.k % sig::k_block(wf) != 0 || (s.role == sig::Role::ternary && !ternary) ||
                 (s.role == sig::Role::head && ternary))
                 continue;
-            // The batched decode sizes (1..16) on top of the list's.
+            // The batched decode sizes (1..16) and prefill tiles (every token-tile width of the
+            // tensor-core path, a partial last tile, two tiles) on top of the list's.
             std::vector<int32_t> ms = s.ms;
-            for (int32_t extra : {2, 8, 16}) ms.push_back(extra);
+            for (int32_t extra : {2, 8, 16, 40, 70}) ms.push_back(extra);
             for (int32_t m : ms) {
                 SCOPED_TRACE(std::string(k->name) + " " + std::string(s.name) + " m=" + std::to_string(m));
                 const int32_t n = s.model ? std::min(s.n, sig::kTestMaxN) : s.n, K = s.k;
