@@ -30,6 +30,7 @@ template <bool kVec>
 __global__ void __launch_bounds__(kScoreThreads)
 scores_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__ kc, Geometry g, const int32_t* dyn,
               int n_past, float* __restrict__ scores) {
+    griddep_enter();
     __shared__ float qs[kMaxHeadDim];
     const int r = blockIdx.y, t = r / g.n_heads, h = r % g.n_heads, D = g.head_dim;
     const float* qr = q + static_cast<size_t>(t) * ldq + static_cast<size_t>(h) * D;
@@ -59,6 +60,7 @@ scores_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__
 // One block per query row: {max, (float)(1 / Σ exp)} into stats[2r..2r+1].
 __global__ void __launch_bounds__(256)
 stats_kernel(const float* __restrict__ scores, Geometry g, const int32_t* dyn, int n_past, float* __restrict__ stats) {
+    griddep_enter();
     __shared__ float fmx[8];
     __shared__ double dsum[8];
     const int r = blockIdx.x, t = r / g.n_heads;
@@ -90,6 +92,7 @@ stats_kernel(const float* __restrict__ scores, Geometry g, const int32_t* dyn, i
 __global__ void pv_kernel(const float* __restrict__ scores, const float* __restrict__ stats,
                           const uint16_t* __restrict__ vc, Geometry g, const int32_t* dyn, int n_past, int round_probs,
                           float* __restrict__ partial, float* __restrict__ out, int ldo) {
+    griddep_enter();
     __shared__ float ps[kSplitKeys];
     const int split = blockIdx.x, r = blockIdx.y, rows = gridDim.y, t = r / g.n_heads, h = r % g.n_heads;
     const int D = g.head_dim, d = threadIdx.x;
@@ -112,6 +115,7 @@ __global__ void pv_kernel(const float* __restrict__ scores, const float* __restr
 
 __global__ void combine_kernel(const float* __restrict__ partial, int splits, Geometry g, float* __restrict__ out,
                                int ldo) {
+    griddep_enter();
     const int r = blockIdx.x, rows = gridDim.x, t = r / g.n_heads, h = r % g.n_heads, D = g.head_dim, d = threadIdx.x;
     float acc = 0.0f;
     for (int s = 0; s < splits; ++s) acc += partial[(static_cast<size_t>(s) * rows + r) * D + d];
@@ -157,12 +161,12 @@ bitnet_status run_attention(void* plugin, const void* args, void*) noexcept {
             const Geometry g{a.n_heads, a.n_heads / a.n_kv_heads, a.head_dim, a.kv_stride, cap, a.scale};
             const bool vec = a.head_dim % 8 == 0 && a.kv_stride % 8 == 0 && reinterpret_cast<uintptr_t>(a.k_cache) % 16 == 0;
             const dim3 sgrid(ceil_div(cap, kScoreThreads), rows);
-            if (vec) scores_kernel<true><<<sgrid, kScoreThreads, 0, p.stream>>>(a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
-            else scores_kernel<false><<<sgrid, kScoreThreads, 0, p.stream>>>(a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
-            stats_kernel<<<rows, 256, 0, p.stream>>>(scores, g, p.dyn_n_past, a.n_past, stats);
-            pv_kernel<<<dim3(splits, rows), a.head_dim, 0, p.stream>>>(scores, stats, a.v_cache, g, p.dyn_n_past, a.n_past,
+            if (vec) launch_kernel(p.pdl, scores_kernel<true>, sgrid, kScoreThreads, 0, p.stream, a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
+            else launch_kernel(p.pdl, scores_kernel<false>, sgrid, kScoreThreads, 0, p.stream, a.q, a.ldq, a.k_cache, g, p.dyn_n_past, a.n_past, scores);
+            launch_kernel(p.pdl, stats_kernel, rows, 256, 0, p.stream, scores, g, p.dyn_n_past, a.n_past, stats);
+            launch_kernel(p.pdl, pv_kernel, dim3(splits, rows), a.head_dim, 0, p.stream, scores, stats, a.v_cache, g, p.dyn_n_past, a.n_past,
                                                                        a.m == 1 ? 1 : 0, partial, a.out, a.ldo);
-            if (splits > 1) combine_kernel<<<rows, a.head_dim, 0, p.stream>>>(partial, splits, g, a.out, a.ldo);
+            if (splits > 1) launch_kernel(p.pdl, combine_kernel, rows, a.head_dim, 0, p.stream, partial, splits, g, a.out, a.ldo);
             return check_launch(p, what);
         });
 }

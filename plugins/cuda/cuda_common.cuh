@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace bitnet::cuda {
 
@@ -28,6 +29,36 @@ __device__ __forceinline__ uint16_t float_to_half_bits(float f) { return __half_
 // n_past for this launch: the device value while a graph is captured (graph.cpp), else the arg.
 __device__ __forceinline__ int32_t effective_n_past(const int32_t* dyn, int32_t n_past) {
     return dyn != nullptr ? *dyn : n_past;
+}
+
+// Programmatic dependent launch (Hopper): a kernel launched by launch() may be scheduled while its
+// predecessor in the stream (or graph) drains, hiding the launch gap between the ~700 short
+// kernels of a decode step. Every kernel therefore starts with griddep_enter(): it waits until the
+// predecessor grid has finished and its writes are visible (so nothing is read or overwritten
+// early), then lets its own successor start launching. Before sm_90 both are no-ops.
+__device__ __forceinline__ void griddep_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute
+// when `pdl` (the device is sm_90+ and BITNET_CUDA_PDL is not 0).
+template <class... Params, class... Args>
+cudaError_t launch_kernel(bool pdl, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                          Args&&... args) {
+    cudaLaunchAttribute attr[1] = {};
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = pdl ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
 inline unsigned ceil_div(long long a, long long b) { return static_cast<unsigned>((a + b - 1) / b); }

@@ -26,6 +26,7 @@ struct Plugin {
     int device = 0;
     int sm_count = 0;
     cudaStream_t stream = nullptr;
+    bool pdl = false; // launch with programmatic dependent launch (cuda_common.cuh)
     std::string description;
 
     // base -> bytes of every live allocation made through the device iface or pack_weights. A

@@ -10,6 +10,7 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void ffn_act(int kind, const float* gate, const float* up, float* y, int ld, int n) {
+    griddep_enter();
     const int i = blockIdx.x * kThreads + threadIdx.x;
     if (i >= n) return;
     const size_t at = static_cast<size_t>(blockIdx.y) * ld + i;
@@ -25,6 +26,7 @@ __global__ void ffn_act(int kind, const float* gate, const float* up, float* y, 
 }
 
 __global__ void add(const float* x, int ldx, float* y, int ldy, int n) {
+    griddep_enter();
     const int i = blockIdx.x * kThreads + threadIdx.x;
     if (i >= n) return;
     y[static_cast<size_t>(blockIdx.y) * ldy + i] += x[static_cast<size_t>(blockIdx.y) * ldx + i];
@@ -32,6 +34,7 @@ __global__ void add(const float* x, int ldx, float* y, int ldy, int n) {
 
 __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ v, int ld, uint16_t* __restrict__ kc,
                          uint16_t* __restrict__ vc, int kv_stride, int width, const int32_t* dyn_pos0, int pos0) {
+    griddep_enter();
     const int i = blockIdx.x * kThreads + threadIdx.x;
     if (i >= width) return;
     const int t = blockIdx.y;
@@ -56,7 +59,7 @@ bitnet_status run_ffn_act(void* plugin, const void* args, void*) noexcept {
             const size_t bytes = span_bytes(a.m, a.ld, a.n, 4);
             if (!on_device(p, a.gate, bytes) || !on_device(p, a.up, bytes) || !on_device(p, a.y, bytes))
                 return not_on_device(p, what, "gate, up or y is not device memory of this plugin");
-            ffn_act<<<dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream>>>(int(a.kind), a.gate, a.up, a.y, a.ld,
+            launch_kernel(p.pdl, ffn_act, dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream, int(a.kind), a.gate, a.up, a.y, a.ld,
                                                                                   a.n);
             return check_launch(p, what);
         });
@@ -71,7 +74,7 @@ bitnet_status run_add(void* plugin, const void* args, void*) noexcept {
                 return fail(p, what, "bad m, n, x, y, ldx or ldy");
             if (!on_device(p, a.x, span_bytes(a.m, a.ldx, a.n, 4)) || !on_device(p, a.y, span_bytes(a.m, a.ldy, a.n, 4)))
                 return not_on_device(p, what, "x or y is not device memory of this plugin");
-            add<<<dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream>>>(a.x, a.ldx, a.y, a.ldy, a.n);
+            launch_kernel(p.pdl, add, dim3(ceil_div(a.n, kThreads), a.m), kThreads, 0, p.stream, a.x, a.ldx, a.y, a.ldy, a.n);
             return check_launch(p, what);
         });
 }
@@ -90,7 +93,7 @@ bitnet_status run_kv_store(void* plugin, const void* args, void*) noexcept {
                 !on_device(p, a.k_cache, span_bytes(rows, a.kv_stride, a.width, 2)) ||
                 !on_device(p, a.v_cache, span_bytes(rows, a.kv_stride, a.width, 2)))
                 return not_on_device(p, what, "k, v or the cache is not device memory of this plugin (or too small)");
-            kv_store<<<dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream>>>(
+            launch_kernel(p.pdl, kv_store, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, 
                 a.k, a.v, a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, p.dyn_n_past, a.pos0);
             return check_launch(p, what);
         });

@@ -79,6 +79,7 @@ template <class Fmt, int MT>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 float_gemv(const uint8_t* __restrict__ w, const float* __restrict__ x, int ldx, int m, int n, int k, float w_scale,
            float* __restrict__ y, int ldy) {
+    griddep_enter();
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
     const int t0 = blockIdx.y * MT;
@@ -106,9 +107,9 @@ float_gemv(const uint8_t* __restrict__ w, const float* __restrict__ x, int ldx, 
 }
 
 template <class Fmt, int MT>
-void launch(const bitnet_matmul_args& a, cudaStream_t stream) {
+void launch(const bitnet_matmul_args& a, const Plugin& p) {
     const dim3 grid(ceil_div(a.n, kWarpsPerBlock), ceil_div(a.m, MT));
-    float_gemv<Fmt, MT><<<grid, kWarpsPerBlock * 32, 0, stream>>>(static_cast<const uint8_t*>(a.w->packed), a.x_f32,
+    launch_kernel(p.pdl, float_gemv<Fmt, MT>, grid, kWarpsPerBlock * 32, 0, p.stream, static_cast<const uint8_t*>(a.w->packed), a.x_f32,
                                                                   a.ldx, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
 }
 
@@ -126,9 +127,9 @@ bitnet_status run_float(void* plugin, const void* args, const char* what, int32_
                 !on_device(p, a.y, ((size_t(a.m) - 1) * a.ldy + a.n) * 4) ||
                 !on_device(p, a.w->packed, Fmt::row_bytes(a.k) * a.n))
                 return not_on_device(p, what, "x, y or the packed weights are not device memory of this plugin");
-            if (a.m == 1) launch<Fmt, 1>(a, p.stream);
-            else if (a.m <= 4) launch<Fmt, 4>(a, p.stream);
-            else launch<Fmt, 16>(a, p.stream);
+            if (a.m == 1) launch<Fmt, 1>(a, p);
+            else if (a.m <= 4) launch<Fmt, 4>(a, p);
+            else launch<Fmt, 16>(a, p);
             return check_launch(p, what);
         });
 }

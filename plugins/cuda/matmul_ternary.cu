@@ -35,6 +35,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x,
              size_t ldq, const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y,
              int ldy) {
+    griddep_enter();
     const int lane = threadIdx.x % 32;
     const int row0 = (blockIdx.x * kWarpsPerBlock + threadIdx.x / 32) * R;
     const int t0 = blockIdx.y * MT;
@@ -119,6 +120,7 @@ template <int NT, bool kBlockScales>
 __global__ void __launch_bounds__(kMmaWarps * 32)
 ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x, size_t ldq,
             const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y, int ldy) {
+    griddep_enter();
     using Acc = std::conditional_t<kBlockScales, float, int>;
     __shared__ Acc red[kMmaWarps][NT][4][32];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
@@ -199,24 +201,24 @@ ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, c
 }
 
 template <int NT, bool kBlockScales>
-void launch_mma(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
+void launch_mma(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
     const dim3 grid(ceil_div(a.n, 16), ceil_div(a.m, 8 * NT));
-    ternary_mma<NT, kBlockScales><<<grid, kMmaWarps * 32, 0, stream>>>(
+    launch_kernel(p.pdl, ternary_mma<NT, kBlockScales>, grid, kMmaWarps * 32, 0, p.stream, 
         w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
 }
 
 template <bool kBlockScales>
-void launch_tokens(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
-    if (a.m <= 8) launch_mma<1, kBlockScales>(a, w, ws, stream);
-    else if (a.m <= 16) launch_mma<2, kBlockScales>(a, w, ws, stream);
-    else if (a.m <= 32) launch_mma<4, kBlockScales>(a, w, ws, stream);
-    else launch_mma<8, kBlockScales>(a, w, ws, stream);
+void launch_tokens(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
+    if (a.m <= 8) launch_mma<1, kBlockScales>(a, w, ws, p);
+    else if (a.m <= 16) launch_mma<2, kBlockScales>(a, w, ws, p);
+    else if (a.m <= 32) launch_mma<4, kBlockScales>(a, w, ws, p);
+    else launch_mma<8, kBlockScales>(a, w, ws, p);
 }
 
 template <int R, int MT, bool kBlockScales>
-void launch(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, cudaStream_t stream) {
+void launch(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
     const dim3 grid(ceil_div(a.n, kWarpsPerBlock * R), ceil_div(a.m, MT));
-    ternary_gemv<R, MT, kBlockScales><<<grid, kWarpsPerBlock * 32, 0, stream>>>(
+    launch_kernel(p.pdl, ternary_gemv<R, MT, kBlockScales>, grid, kWarpsPerBlock * 32, 0, p.stream, 
         w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
 }
 
@@ -241,12 +243,12 @@ bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitn
             const auto* ws = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a.w->packed) +
                                                             ternary_scales_offset(a.n, a.k));
             if (a.m == 1) {
-                if (scaled) launch<1, 1, true>(a, w, ws, p.stream);
-                else launch<1, 1, false>(a, w, nullptr, p.stream);
+                if (scaled) launch<1, 1, true>(a, w, ws, p);
+                else launch<1, 1, false>(a, w, nullptr, p);
             } else if (scaled) {
-                launch_tokens<true>(a, w, ws, p.stream); // K is a multiple of 128: whole chunks
+                launch_tokens<true>(a, w, ws, p); // K is a multiple of 128: whole chunks
             } else {
-                launch_tokens<false>(a, w, nullptr, p.stream);
+                launch_tokens<false>(a, w, nullptr, p);
             }
             return check_launch(p, what);
         });

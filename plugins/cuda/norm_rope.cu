@@ -15,6 +15,7 @@ constexpr int kNormThreads = 256;
 // One block per row: mean = (float)(Σ (double)(x·x) / n), y = x · (1/sqrtf(mean + eps)) [· w].
 __global__ void __launch_bounds__(kNormThreads)
 rmsnorm(const float* x, int ldx, const float* __restrict__ weight, float eps, float* y, int ldy, int n) {
+    griddep_enter();
     __shared__ double sm[kNormThreads / 32];
     const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
     float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
@@ -38,6 +39,7 @@ rmsnorm(const float* x, int ldx, const float* __restrict__ weight, float eps, fl
 // f32 multiplication, as ggml (and the scalar plugin) do.
 __global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
                      float theta_scale, float freq_scale) {
+    griddep_enter();
     const int t = blockIdx.x, h = blockIdx.y, half = n_rot / 2;
     float* xh = x + static_cast<size_t>(t) * ldx + static_cast<size_t>(h) * head_dim;
     const float pos = static_cast<float>(positions[t]);
@@ -66,7 +68,7 @@ bitnet_status run_rmsnorm(void* plugin, const void* args, void*) noexcept {
                 !on_device(p, a.y, ((size_t(a.m) - 1) * a.ldy + a.n) * 4) ||
                 (a.weight != nullptr && !on_device(p, a.weight, size_t(a.n) * 4)))
                 return not_on_device(p, what, "x, y or weight is not device memory of this plugin");
-            rmsnorm<<<a.m, kNormThreads, 0, p.stream>>>(a.x, a.ldx, a.weight, a.eps, a.y, a.ldy, a.n);
+            launch_kernel(p.pdl, rmsnorm, a.m, kNormThreads, 0, p.stream, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy, a.n);
             return check_launch(p, what);
         });
 }
@@ -86,7 +88,7 @@ bitnet_status run_rope(void* plugin, const void* args, void*) noexcept {
             // The same single-precision powf the scalar reference evaluates.
             const float theta_scale = std::pow(a.freq_base, -2.0f / static_cast<float>(a.n_rot));
             const int threads = std::min(128, a.n_rot / 2);
-            rope<<<dim3(a.m, a.n_heads), threads, 0, p.stream>>>(a.x, a.ldx, a.positions, a.head_dim, a.n_rot, a.neox,
+            launch_kernel(p.pdl, rope, dim3(a.m, a.n_heads), threads, 0, p.stream, a.x, a.ldx, a.positions, a.head_dim, a.n_rot, a.neox,
                                                                  theta_scale, a.freq_scale);
             return check_launch(p, what);
         });

@@ -2,6 +2,8 @@
 #include "cuda_plugin.hpp"
 
 #include <cstdio>
+#include <cstring>
+#include <cstdlib>
 #include <new>
 #include <string>
 
@@ -72,6 +74,10 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
             return BITNET_ERR_DEVICE;
         }
         p->sm_count = prop.multiProcessorCount;
+        // BITNET_CUDA_PDL=0 turns programmatic dependent launch off (A/B timing, or a driver that
+        // mishandles it); it needs sm_90.
+        const char* pdl_env = std::getenv("BITNET_CUDA_PDL");
+        p->pdl = prop.major >= 9 && !(pdl_env != nullptr && std::strcmp(pdl_env, "0") == 0);
         char buf[320];
         std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
                       prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));

@@ -29,6 +29,7 @@ __device__ T block_reduce(T v, Op op, T* smem) {
 __global__ void __launch_bounds__(kThreads)
 quantize_row(const float* __restrict__ x, int ldx, int k, int8_t* __restrict__ q, size_t ldq, float* __restrict__ scales,
              int32_t* __restrict__ row_sums) {
+    griddep_enter();
     __shared__ float fsm[kThreads / 32];
     __shared__ int ism[kThreads / 32];
     const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
@@ -56,6 +57,7 @@ quantize_row(const float* __restrict__ x, int ldx, int k, int8_t* __restrict__ q
 __global__ void __launch_bounds__(kThreads)
 quantize_b256(const float* __restrict__ x, int ldx, int k, int8_t* __restrict__ q, size_t ldq, float* __restrict__ d_out,
               int32_t* __restrict__ row_sums) {
+    griddep_enter();
     __shared__ unsigned long long psm[kThreads / 32];
     __shared__ int ism[kThreads / 32];
     const int row = blockIdx.y, blk = blockIdx.x, i = blk * 256 + threadIdx.x;
@@ -105,10 +107,10 @@ bitnet_status run_quantize(void* plugin, const void* args, const char* what, boo
                         st != BITNET_OK)
                         return st;
                 }
-                quantize_b256<<<dim3(nb, a.m), kThreads, 0, p.stream>>>(a.x, a.ldx, a.k, o.data, o.row_stride,
+                launch_kernel(p.pdl, quantize_b256, dim3(nb, a.m), kThreads, 0, p.stream, a.x, a.ldx, a.k, o.data, o.row_stride,
                                                                         o.scales, o.row_sums);
             } else {
-                quantize_row<<<a.m, kThreads, 0, p.stream>>>(a.x, a.ldx, a.k, o.data, o.row_stride, o.scales,
+                launch_kernel(p.pdl, quantize_row, a.m, kThreads, 0, p.stream, a.x, a.ldx, a.k, o.data, o.row_stride, o.scales,
                                                             o.row_sums);
             }
             return check_launch(p, what);
