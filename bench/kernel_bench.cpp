@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -100,7 +101,10 @@ private:
 };
 
 const bitnet_plugin_descriptor* load(const std::string& name) {
-    const std::string path = std::string(BITNET_BUILD_PLUGIN_DIR) + "/libbitnet-" + name + ".so";
+    // BITNET_BENCH_PLUGIN_DIR points at another build's plugins (A/B runs of two versions).
+    const char* dir = std::getenv("BITNET_BENCH_PLUGIN_DIR");
+    const std::string path = std::string(dir != nullptr && *dir != '\0' ? dir : BITNET_BUILD_PLUGIN_DIR) + "/libbitnet-" +
+                             name + ".so";
     void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL); // kept loaded for the process
     if (h == nullptr) return nullptr;
     auto entry = reinterpret_cast<bitnet_plugin_entry_fn>(::dlsym(h, BITNET_PLUGIN_ENTRY_SYMBOL));

@@ -217,6 +217,8 @@ bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
         x86::walk_tiles<kRows, kTokens>(
             n0, n1, a.m, chunk, [&](int64_t t0, int64_t tc) { sums.fill(xq, t0, tc, nb); },
             [&](int64_t n, int rows, int64_t t0, int tokens) {
+                // Decode streams the weights cold: prefetch ahead as the I2_S kernel does.
+                if (a.m <= kTokens && t0 == 0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
                 const int8_t* xs[kTokens];
                 const int32_t* bs[kTokens];
                 const float* da[kTokens];
