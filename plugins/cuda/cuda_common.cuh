@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 namespace bitnet::cuda {
@@ -20,6 +21,43 @@ __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
+}
+
+// Reduction over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets
+// the result. `identity` fills the partials of absent warps. Safe to call repeatedly.
+template <class T, class Op>
+__device__ __forceinline__ T block_allreduce(T v, T identity, Op op) {
+    __shared__ T partial[32];
+    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    T r = lane < static_cast<int>(blockDim.x / 32) ? partial[lane] : identity;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) r = op(r, __shfl_xor_sync(0xffffffffu, r, o));
+    __syncthreads(); // partial[] is free for the next call
+    return r;
+}
+
+// Row kernels (RMSNorm, row quantization) give a row to one block of kRowThreads and hold up to
+// kRowRegs elements per thread in registers: every load is issued at once and the row is read
+// once, where a strided loop exposes one memory latency per element (a decode step runs 120 of
+// these one-block kernels, so their latency is the step's).
+constexpr int kRowThreads = 1024;
+constexpr int kRowRegsMax = 8;
+
+// Calls f(std::integral_constant<int, R>{}) with R in {1, 2, 4, 8} covering n elements, or
+// returns false when n needs more than kRowThreads * kRowRegsMax.
+template <class F>
+bool dispatch_row_regs(int n, F&& f) {
+    const int per_thread = (n + kRowThreads - 1) / kRowThreads;
+    if (per_thread <= 1) f(std::integral_constant<int, 1>{});
+    else if (per_thread <= 2) f(std::integral_constant<int, 2>{});
+    else if (per_thread <= 4) f(std::integral_constant<int, 4>{});
+    else if (per_thread <= kRowRegsMax) f(std::integral_constant<int, 8>{});
+    else return false;
+    return true;
 }
 
 // IEEE half bits <-> float, round to nearest even (as formats::f32_to_fp16).

@@ -35,6 +35,36 @@ rmsnorm(const float* x, int ldx, const float* __restrict__ weight, float eps, fl
     }
 }
 
+// The register-resident form of rmsnorm for rows up to kRowThreads * R: x and the weight are
+// loaded once, all at once; y may alias x (every element is read and written by one thread, the
+// writes after the reduction's barrier).
+template <int R>
+__global__ void __launch_bounds__(kRowThreads)
+rmsnorm_regs(const float* x, int ldx, const float* __restrict__ weight, float eps, float* y, int ldy, int n) {
+    griddep_enter();
+    const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+    float* yr = y + static_cast<size_t>(blockIdx.x) * ldy;
+    float v[R], w[R];
+    double s = 0.0;
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+        const int i = threadIdx.x + j * kRowThreads;
+        v[j] = i < n ? xr[i] : 0.0f;
+        w[j] = weight != nullptr && i < n ? weight[i] : 1.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < R; ++j) s += static_cast<double>(__fmul_rn(v[j], v[j]));
+    const double total = block_allreduce(s, 0.0, [](double a, double b) { return a + b; });
+    const float scale = 1.0f / sqrtf(static_cast<float>(total / n) + eps);
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+        const int i = threadIdx.x + j * kRowThreads;
+        if (i >= n) break;
+        const float o = __fmul_rn(v[j], scale);
+        yr[i] = weight != nullptr ? __fmul_rn(o, w[j]) : o;
+    }
+}
+
 // grid (token, head); thread i rotates pair i. theta_i = pos · theta_scale^i built by repeated
 // f32 multiplication, as ggml (and the scalar plugin) do.
 __global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
@@ -68,7 +98,12 @@ bitnet_status run_rmsnorm(void* plugin, const void* args, void*) noexcept {
                 !on_device(p, a.y, ((size_t(a.m) - 1) * a.ldy + a.n) * 4) ||
                 (a.weight != nullptr && !on_device(p, a.weight, size_t(a.n) * 4)))
                 return not_on_device(p, what, "x, y or weight is not device memory of this plugin");
-            launch_kernel(p.pdl, rmsnorm, a.m, kNormThreads, 0, p.stream, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy, a.n);
+            const bool in_registers = dispatch_row_regs(a.n, [&](auto regs) {
+                launch_kernel(p.pdl, rmsnorm_regs<decltype(regs)::value>, a.m, kRowThreads, 0, p.stream, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy,
+                              a.n);
+            });
+            if (!in_registers)
+                launch_kernel(p.pdl, rmsnorm, a.m, kNormThreads, 0, p.stream, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy, a.n);
             return check_launch(p, what);
         });
 }

@@ -52,6 +52,40 @@ quantize_row(const float* __restrict__ x, int ldx, int k, int8_t* __restrict__ q
     }
 }
 
+// quantize_row with the row in registers (rows up to kRowThreads * R; see cuda_common.cuh).
+template <int R>
+__global__ void __launch_bounds__(kRowThreads)
+quantize_row_regs(const float* __restrict__ x, int ldx, int k, int8_t* __restrict__ q, size_t ldq,
+                  float* __restrict__ scales, int32_t* __restrict__ row_sums) {
+    griddep_enter();
+    const float* xr = x + static_cast<size_t>(blockIdx.x) * ldx;
+    int8_t* qr = q + static_cast<size_t>(blockIdx.x) * ldq;
+    float v[R];
+    float amax = 0.0f;
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+        const int i = threadIdx.x + j * kRowThreads;
+        v[j] = i < k ? xr[i] : 0.0f;
+        amax = fmaxf(amax, fabsf(v[j]));
+    }
+    amax = block_allreduce(amax, 0.0f, [](float a, float b) { return fmaxf(a, b); });
+    const float s = static_cast<float>(127.0 / fmax(1e-5, static_cast<double>(amax)));
+    int sum = 0;
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+        const int i = threadIdx.x + j * kRowThreads;
+        if (i >= k) break;
+        const int qi = static_cast<int>(fminf(fmaxf(rintf(__fmul_rn(v[j], s)), -128.0f), 127.0f));
+        qr[i] = static_cast<int8_t>(qi);
+        sum += qi;
+    }
+    if (row_sums != nullptr) sum = block_allreduce(sum, 0, [](int a, int b) { return a + b; });
+    if (threadIdx.x == 0) {
+        scales[blockIdx.x] = s;
+        if (row_sums != nullptr) row_sums[blockIdx.x] = sum;
+    }
+}
+
 // I8_B256: one block per (256-block, row); thread i owns element i of the block. m is the signed
 // value of the largest |x|, the first on ties: the reduction keeps (|x|, index) pairs.
 __global__ void __launch_bounds__(kThreads)
@@ -110,8 +144,13 @@ bitnet_status run_quantize(void* plugin, const void* args, const char* what, boo
                 launch_kernel(p.pdl, quantize_b256, dim3(nb, a.m), kThreads, 0, p.stream, a.x, a.ldx, a.k, o.data, o.row_stride,
                                                                         o.scales, o.row_sums);
             } else {
-                launch_kernel(p.pdl, quantize_row, a.m, kThreads, 0, p.stream, a.x, a.ldx, a.k, o.data, o.row_stride, o.scales,
-                                                            o.row_sums);
+                const bool in_registers = dispatch_row_regs(a.k, [&](auto regs) {
+                    launch_kernel(p.pdl, quantize_row_regs<decltype(regs)::value>, a.m, kRowThreads, 0, p.stream, a.x, a.ldx, a.k, o.data,
+                                  o.row_stride, o.scales, o.row_sums);
+                });
+                if (!in_registers)
+                    launch_kernel(p.pdl, quantize_row, a.m, kThreads, 0, p.stream, a.x, a.ldx, a.k, o.data, o.row_stride,
+                                  o.scales, o.row_sums);
             }
             return check_launch(p, what);
         });
