@@ -6,6 +6,7 @@
 #include "avx512.hpp"
 #include "simd.hpp"
 
+#include "q8k_impl.hpp"
 #include "tiling.hpp"
 
 #include <immintrin.h>
@@ -180,6 +181,113 @@ bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     return BITNET_OK;
 }
 
+// Q6_K x Q8_K, the pairing llama.cpp uses for its Q6_K head: each token's f32 row is quantized to
+// int8 per 256-block (q8k_impl.hpp) and the dot products are exact integer sums per block, scaled
+// once by d_w·d_x. The f32 path above spends ~5 vector ops per 16 weights on widening, converting
+// and scaling and cannot keep up with DRAM; here a 64-weight vector costs vpmaddubsw + vpdpwssd
+// (the sub-block scales ride in the second's int16 operand). Codes stay unsigned (0..63) for
+// vpmaddubsw and the offset of 32 is taken off once per block through the activations' 16-sums.
+// Results differ from the f32 reference by the activations' int8 rounding (|Δx| <= d_x/2), as
+// llama.cpp's do; the conformance test bounds exactly that.
+constexpr size_t kQ8KBuf = 48 * 1024; // one thread's quantized tokens, on its stack
+constexpr int64_t kQ8KMaxTokens = 64;
+
+struct Q6KBlock {
+    __m512i q[4];   // codes 0..63 of elements 64v .. 64v+63
+    __m512i sc[4];  // per int16 lane i of vector v: the scale of sub-block 4v + i/8
+    __m256i coef;   // -32·sc, for the offset through the 16-sums
+    float d;
+};
+
+inline void unpack_q6k(const uint8_t* blk, Q6KBlock& o) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    // qh is broadcast to both 256-bit halves; 16-bit shifts put bits 2k..2k+1 of each byte at
+    // bits 4..5 of the same byte (k = 0/1 in the low/high half for the low nibbles, 2/3 for the
+    // high ones), and the 0x30 mask drops what crossed over from the neighbouring byte.
+    const __m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i sh_hi = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    for (int h = 0; h < 2; ++h) {
+        const __m512i ql = _mm512_loadu_si512(blk + 64 * h);
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h)));
+        const __m512i lo = _mm512_and_si512(ql, m0f);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(ql, 4), m0f);
+        // lo | (shifted qh & 0x30)
+        o.q[2 * h] = _mm512_ternarylogic_epi32(lo, _mm512_sllv_epi16(qh, sh_lo), m30, 0xf8);
+        o.q[2 * h + 1] = _mm512_ternarylogic_epi32(hi, _mm512_srlv_epi16(qh, sh_hi), m30, 0xf8);
+    }
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192)));
+    const __m512i sc = _mm512_zextsi256_si512(sc16);
+    const __m512i sub = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                         15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    for (int v = 0; v < 4; ++v)
+        o.sc[v] = _mm512_permutexvar_epi16(_mm512_add_epi16(sub, _mm512_set1_epi16(static_cast<int16_t>(4 * v))), sc);
+    o.coef = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+    o.d = half_to_float(blk + 208);
+}
+
+// R rows x T tokens over nb blocks. Overflow: a vpmaddubsw pair is at most 2·63·127, a lane of one
+// block gathers 8 of them times |sc| <= 128 plus a 2·4096·2032 offset term: < 2^25.
+template <int R, int T>
+void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
+                  float out[][kTokens]) {
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = w + r * rb + b * 210;
+            if (prefetch) x86::prefetch(blk + x86::kWeightPrefetchRows * rb, 210);
+            Q6KBlock u;
+            unpack_q6k(blk, u);
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = xs[t].q + 256 * b;
+                const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].bsum + 16 * b));
+                __m512i s = _mm512_zextsi256_si512(_mm256_madd_epi16(u.coef, bs));
+                for (int v = 0; v < 4; ++v)
+                    s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(u.q[v], _mm512_loadu_si512(xq + 64 * v)), u.sc[v]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(u.d * xs[t].d[b]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
+}
+
+bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    const int64_t K = a.k;
+    const size_t rec = x86::q8k_record_bytes(K);
+    // A row too long for one token's record on the stack (K > ~43k) keeps the f32 path.
+    if (rec > kQ8KBuf) return float_matmul<Q6_K>(p, a);
+    const int64_t chunk = std::min<int64_t>(static_cast<int64_t>(kQ8KBuf / rec), kQ8KMaxTokens);
+    const size_t rb = Q6_K::row_bytes(K);
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    // Decode streams the whole head once; a GEMM re-reads each row's blocks from L1 per token tile.
+    const bool prefetch = a.m == 1;
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        // Every thread quantizes the tokens itself: K values per token, nothing next to the rows.
+        alignas(64) uint8_t buf[kQ8KBuf];
+        int64_t c0 = 0;
+        x86::walk_tiles<kRows, kTokens>(
+            n0, n1, a.m, chunk,
+            [&](int64_t t0, int64_t tc) {
+                c0 = t0;
+                for (int64_t t = 0; t < tc; ++t) x86::q8k_quantize<Simd>(a.x_f32 + (t0 + t) * a.ldx, K, buf + t * rec);
+            },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                x86::Q8KRow xs[kTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = x86::q8k_view(buf + (t0 - c0 + t) * rec, K);
+                float out[kRows][kTokens];
+                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
+                    q6k_q8k_tile<R, T>(W + n * rb, rb, K / 256, xs, prefetch, out);
+                });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = out[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
 } // namespace
 
 bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept {
@@ -191,8 +299,8 @@ bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcep
                            Q8_0::row_bytes, &float_matmul<Q8_0>);
 }
 bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_q6_k_f32_4x4__avx512f", BITNET_ACT_F32, 256,
-                           Q6_K::row_bytes, &float_matmul<Q6_K>);
+    return x86::run_matmul(plugin, args, "matmul_q6_k_f32q8k_4x4__avx512vnni", BITNET_ACT_F32, 256,
+                           Q6_K::row_bytes, &q6k_matmul);
 }
 
 } // namespace bitnet::avx512

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 namespace bitnet::tuning::detail {
 
@@ -93,35 +94,50 @@ public:
             std::copy_n(x_.data() + size_t(rows_[i]) * K, K, xsub.data() + size_t(i) * K);
             if (quantized()) quantize_row(rows_[i], qsub, i);
         }
-        expected_.assign(size_t(R) * ns * cols_.size(), 0.0f);
-        tol_.assign(expected_.size(), 0.0);
+        // Kernels named "..._f32q8k_..." quantize f32 activations to Q8_K first (llama.cpp's Q6_K
+        // numerics); they are held to the same rounding bound against the reference run on
+        // exactly the values they multiply, d·q of the I8_B256 reference quantizer.
+        const int variants = q8k_reference() ? 2 : 1;
         double seconds = 0;
-        for (size_t c = 0; c < cols_.size(); ++c) {
-            bitnet_shape s = shape_;
-            s.m = R;
-            s.n = ns;
-            if (!kernel_accepts(*ref.desc, ref.plugin->instance(), s))
-                throw std::runtime_error(fmt::format("reference {} does not accept the sampled problem", ref.label()));
-            bitnet_weights wv{w_.data + size_t(cols_[c]) * row_bytes_, size_t(ns) * row_bytes_, w_.scale, nullptr};
-            wv.packed = pack_slice(ref, s, wv.data, wv.size);
-            std::vector<float> y(size_t(R) * ns);
-            bitnet_matmul_args a = args(s, xsub.data(), &qsub.view, K, &wv, y.data(), ns);
-            const auto t0 = Clock::now();
-            const bitnet_status st = run_kernel(ref, s, &a, scratch_);
-            seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-            if (st != BITNET_OK) throw std::runtime_error(fmt::format("reference {} failed", ref.label()));
-            for (int32_t i = 0; i < R; ++i)
-                std::copy_n(y.data() + size_t(i) * ns, ns, expected_.data() + (c * R + i) * ns);
-            compute_tolerances(c, ns, xsub, qsub);
-            release_slice(ref);
+        for (int v = 0; v < variants; ++v) {
+            if (v == 1)
+                for (int32_t i = 0; i < R; ++i) {
+                    std::vector<int8_t> q(K);
+                    std::vector<float> d((K + 255) / 256);
+                    float* row = xsub.data() + size_t(i) * K;
+                    formats::quantize_act_row_b256(row, K, q.data(), d.data());
+                    for (int32_t j = 0; j < K; ++j) row[j] = float(q[j]) * d[j / 256];
+                }
+            expected_[v].assign(size_t(R) * ns * cols_.size(), 0.0f);
+            tol_[v].assign(expected_[v].size(), 0.0);
+            for (size_t c = 0; c < cols_.size(); ++c) {
+                bitnet_shape s = shape_;
+                s.m = R;
+                s.n = ns;
+                if (!kernel_accepts(*ref.desc, ref.plugin->instance(), s))
+                    throw std::runtime_error(fmt::format("reference {} does not accept the sampled problem", ref.label()));
+                bitnet_weights wv{w_.data + size_t(cols_[c]) * row_bytes_, size_t(ns) * row_bytes_, w_.scale, nullptr};
+                wv.packed = pack_slice(ref, s, wv.data, wv.size);
+                std::vector<float> y(size_t(R) * ns);
+                bitnet_matmul_args a = args(s, xsub.data(), &qsub.view, K, &wv, y.data(), ns);
+                const auto t0 = Clock::now();
+                const bitnet_status st = run_kernel(ref, s, &a, scratch_);
+                seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+                if (st != BITNET_OK) throw std::runtime_error(fmt::format("reference {} failed", ref.label()));
+                for (int32_t i = 0; i < R; ++i)
+                    std::copy_n(y.data() + size_t(i) * ns, ns, expected_[v].data() + (c * R + i) * ns);
+                compute_tolerances(c, ns, xsub, qsub, tol_[v]);
+                release_slice(ref);
+            }
         }
-        const double done = double(R) * ns * cols_.size(), full = double(shape_.m) * shape_.n;
+        const double done = double(R) * ns * cols_.size() * variants, full = double(shape_.m) * shape_.n;
         return {seconds, full / done,
                 fmt::format("estimated from {} tokens x {} outputs (scalar is the fallback, not a contender)",
                             R, ns * cols_.size())};
     }
 
     bitnet_status run(const KernelRef& k) override {
+        variant_ = q8k_reference() && std::string_view(k.desc->name).find("_f32q8k_") != std::string_view::npos ? 1 : 0;
         const bool full = n_eff_ == shape_.n;
         bitnet_weights wv{w_.data, size_t(n_eff_) * row_bytes_, w_.scale, nullptr};
         wv.packed = full ? ops_.packed_for(w_, k, shape_) : pack_slice(k, bench_shape_, wv.data, wv.size);
@@ -137,24 +153,27 @@ public:
         for (size_t i = 0; i < y_->size(); ++i)
             if (!std::isfinite(y[i])) return fmt::format("non-finite output at token {} column {}", i / n_eff_, i % n_eff_);
         max_error_ = 0;
-        if (expected_.empty()) return {};
+        const std::vector<float>& expected = expected_[variant_];
+        const std::vector<double>& tol = tol_[variant_];
+        if (expected.empty()) return {};
         const int32_t R = int32_t(rows_.size()), ns = std::min(kRefCols, n_eff_);
         for (size_t c = 0; c < cols_.size(); ++c)
             for (int32_t i = 0; i < R; ++i)
                 for (int32_t j = 0; j < ns; ++j) {
                     const size_t e = (c * R + i) * ns + j;
                     const float got = y[size_t(rows_[i]) * n_eff_ + cols_[c] + j];
-                    const double err = std::fabs(double(got) - expected_[e]) / tol_[e];
+                    const double err = std::fabs(double(got) - expected[e]) / tol[e];
                     max_error_ = std::max(max_error_, err);
                     if (err > 1.0)
                         return fmt::format("y[{}][{}] = {:.6g}, reference {:.6g} (tolerance {:.2g})", rows_[i],
-                                           cols_[c] + j, got, expected_[e], tol_[e]);
+                                           cols_[c] + j, got, expected[e], tol[e]);
                 }
         return {};
     }
 
 private:
     bool quantized() const { return shape_.act_type != BITNET_ACT_F32; }
+    bool q8k_reference() const { return !quantized() && w_.type == formats::GgmlType::Q6_K; }
 
     void quantize_row(int32_t src_row, QAct& dst, int32_t dst_row) const {
         const float* x = x_.data() + size_t(src_row) * shape_.k;
@@ -179,7 +198,8 @@ private:
     // formats multiply integers exactly, so a correct kernel differs from the reference only by the
     // final float scaling (I8_ROW: a couple of ulps) or the per-block float sum (I8_B256); half the
     // smallest integer step keeps an off-by-one in any dot product detectable.
-    void compute_tolerances(size_t c, int32_t ns, const std::vector<float>& xsub, const QAct& qsub) {
+    void compute_tolerances(size_t c, int32_t ns, const std::vector<float>& xsub, const QAct& qsub,
+                            std::vector<double>& tol_out) {
         const int32_t R = int32_t(rows_.size()), K = shape_.k, nb = (K + 255) / 256;
         const double wscale = std::fabs(w_.scale);
         std::vector<float> wrow(K), bscale(nb, 1.0f);
@@ -206,7 +226,7 @@ private:
                         step = std::min(step, std::fabs(double(bscale[b]) * qsub.scales[size_t(i) * qsub.per_row + b]));
                     tol = std::max(0.5 * step * wscale, 2e-6 * sum);
                 }
-                tol_[(c * R + i) * ns + n] = tol + 1e-12;
+                tol_out[(c * R + i) * ns + n] = tol + 1e-12;
             }
         }
     }
@@ -261,8 +281,9 @@ private:
     std::unique_ptr<QAct> q_;
     std::unique_ptr<Guarded<float>> y_;
     std::vector<int32_t> rows_, cols_;
-    std::vector<float> expected_;
-    std::vector<double> tol_;
+    std::vector<float> expected_[2];  // [1]: against Q8_K-quantized activations (q8k_reference)
+    std::vector<double> tol_[2];
+    int variant_ = 0;
     std::vector<std::pair<KernelRef, void*>> slice_packs_;
 };
 
