@@ -93,7 +93,13 @@ ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, 
 }
 
 // ---- Tensor-core path (M > 1) ----
-constexpr int kMmaWarps = 4; // split K four ways inside a block of 16 output rows
+// Warps per block split K inside a block of 16 output rows: batched decode (NT <= 2) has few
+// blocks (40 for the K/V projections) and needs the deeper split to fill the GPU; prefill tiles
+// (NT 4, 8) have many blocks and larger reduction buffers.
+template <int NT>
+constexpr int mma_warps() {
+    return NT <= 2 ? 16 : 4;
+}
 
 // Four codes c+1 in {0, 1, 2} (one per byte) to int8 c: 0 -> 0xff, 1 -> 0, 2 -> 1. Bit 0 of the
 // result is "code is not 1"; bits 1-7 are set only for code 0.
@@ -112,11 +118,11 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// A block owns 16 output rows and NT x 8 tokens; its four warps take interleaved 128-wide K
+// A block owns 16 output rows and NT x 8 tokens; its warps take interleaved 128-wide K
 // chunks (each chunk is one 32-byte sector per weight row) and sum through shared memory. I2_S
 // accumulates in int32 (exact, so bit-identical to the scalar reference); the TQ formats scale
 // each chunk's exact integer dot by (d_a · d_w) of its 256-block and sum in f32.
-template <int NT, bool kBlockScales>
+template <int NT, bool kBlockScales, int kMmaWarps = mma_warps<NT>()>
 __global__ void __launch_bounds__(kMmaWarps * 32)
 ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x, size_t ldq,
             const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y, int ldy) {
@@ -203,7 +209,7 @@ ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, c
 template <int NT, bool kBlockScales>
 void launch_mma(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
     const dim3 grid(ceil_div(a.n, 16), ceil_div(a.m, 8 * NT));
-    launch_kernel(p.pdl, ternary_mma<NT, kBlockScales>, grid, kMmaWarps * 32, 0, p.stream, 
+    launch_kernel(p.pdl, ternary_mma<NT, kBlockScales>, grid, mma_warps<NT>() * 32, 0, p.stream, 
         w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
 }
 
