@@ -37,6 +37,7 @@ std::string_view op_name(bitnet_op op) {
     case BITNET_OP_FFN_ACT: return "ffn_act";
     case BITNET_OP_ADD: return "add";
     case BITNET_OP_KV_STORE: return "kv_store";
+    case BITNET_OP_NORM_QUANTIZE: return "norm_quantize";
     default: return "unknown";
     }
 }

@@ -11,6 +11,7 @@
 #include "tokenizer/tokenizer.hpp"
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -84,6 +85,9 @@ private:
     void forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
     void forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
     void run_layers(const Buffers& b, int32_t m);
+    // Whether the layers at m tokens run BITNET_OP_NORM_QUANTIZE instead of add/rmsnorm/quantize
+    // (decided once per m: the plugin serving RMSNORM offers it for every quantized input).
+    bool fuse_norm_quantize(int32_t m);
     const float* norm(const float* host) const;
 
     Model& model_;
@@ -93,9 +97,10 @@ private:
     KvCache cache_;
     int32_t n_past_ = 0;
     // Scratch, sized for n_batch rows at construction.
-    std::vector<float> x_, h_, q_, k_, v_, attn_, gate_, up_, tmp_;
+    std::vector<float> x_, h_, qkv_, attn_, gate_, up_, tmp_;
     std::vector<int32_t> pos_;
     QuantBuffer qa_;
+    std::map<int32_t, bool> fuse_by_m_;
 };
 
 // The context length a session gets: requested (or the model's), capped by the KV budget.

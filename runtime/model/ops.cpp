@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -120,6 +121,33 @@ void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float
     a.y = y;
     a.ldy = ldy;
     run(make_shape(BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
+}
+
+void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
+                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out) {
+    bitnet_norm_quantize_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = n;
+    a.x = x;
+    a.ldx = ldx;
+    a.residual = residual;
+    a.ld_residual = ld_residual;
+    a.weight = weight;
+    a.eps = eps;
+    a.y = y;
+    a.ldy = ldy;
+    a.act_type = type;
+    a.out = &out.view;
+    run(make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0), &a);
+}
+
+bool Ops::fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n) {
+    const bitnet_shape fused = make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0);
+    const auto candidates = router_.candidates(fused);
+    if (candidates.empty()) return false;
+    const KernelRef norm = router_.route(make_shape(BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0));
+    return std::any_of(candidates.begin(), candidates.end(), [&](const KernelRef& k) { return k.plugin == norm.plugin; });
 }
 
 void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,

@@ -33,6 +33,12 @@ public:
                 int32_t ldy);
     void rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
                  int32_t ldy);
+    // [x += residual;] y = rmsnorm(x)·weight; out = quantize(y): one BITNET_OP_NORM_QUANTIZE call.
+    void norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
+                       int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out);
+    // Whether the plugin that serves RMSNORM at (m, n) also offers NORM_QUANTIZE for `type`: the
+    // fused op is then worth a call (it cuts a GPU's launches), else the three ops run.
+    bool fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n);
     void rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
               const int32_t* positions, float* x, int32_t ldx);
     void attention(const bitnet_attention_args& args);

@@ -51,7 +51,8 @@ std::vector<bitnet_shape> signatures(const HParams& hp, Weights& W, int32_t m) {
     }
     for (LinearWeight* w : W.linears())
         out.push_back(make_shape(BITNET_OP_MATMUL, w->wf, w->act, w == &W.head ? std::min(m, kHeadRows) : m, w->n, w->k));
-    for (int32_t heads : {hp.n_head, hp.n_head_kv}) {
+    {
+        const int32_t heads = hp.n_head + hp.n_head_kv; // query and key heads in one call
         bitnet_shape s = make_shape(BITNET_OP_ROPE, BITNET_WF_NONE, BITNET_ACT_F32, m, heads * hp.head_dim, 0);
         s.n_heads = heads;
         s.head_dim = hp.head_dim;
@@ -219,9 +220,9 @@ Session::Session(Model& model, Router& router, SessionOptions options)
         Device& D = *dev_;
         D.x = D.alloc<float>(B * hp.n_embd);
         D.h = D.alloc<float>(B * std::max<size_t>(hp.n_embd, dq));
-        D.q = D.alloc<float>(B * dq);
-        D.k = D.alloc<float>(B * dkv);
-        D.v = D.alloc<float>(B * dkv);
+        D.q = D.alloc<float>(B * (dq + 2 * dkv)); // Q | K | V per token row (run_layers)
+        D.k = D.q + dq;
+        D.v = D.k + dkv;
         D.attn = D.alloc<float>(B * dq);
         D.gate = D.alloc<float>(B * hp.n_ff);
         D.up = D.alloc<float>(B * hp.n_ff);
@@ -248,9 +249,7 @@ Session::Session(Model& model, Router& router, SessionOptions options)
     } else {
         x_.resize(B * hp.n_embd);
         h_.resize(B * std::max<size_t>(hp.n_embd, dq));
-        q_.resize(B * dq);
-        k_.resize(B * dkv);
-        v_.resize(B * dkv);
+        qkv_.resize(B * (dq + 2 * dkv));
         attn_.resize(B * dq);
         gate_.resize(B * hp.n_ff);
         up_.resize(B * hp.n_ff);
@@ -291,24 +290,51 @@ void Session::decode(std::span<const int32_t> tokens, bool all_logits, std::vect
     }
 }
 
+bool Session::fuse_norm_quantize(int32_t m) {
+    if (auto it = fuse_by_m_.find(m); it != fuse_by_m_.end()) return it->second;
+    const auto& hp = model_.hparams();
+    const auto& L = model_.weights().layers.at(0);
+    const int32_t d = hp.n_embd, dq = hp.n_head * hp.head_dim;
+    bool fuse = true;
+    for (const auto& [act, n] : {std::pair{L.wq.act, d}, {L.wo.act, dq}, {L.w_gate.act, d}, {L.w_down.act, hp.n_ff}})
+        fuse = fuse && act != BITNET_ACT_F32 && ops_.fuses_norm_quantize(act, m, n);
+    fuse_by_m_.emplace(m, fuse);
+    return fuse;
+}
+
 void Session::run_layers(const Buffers& b, int32_t m) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
     const int32_t d = hp.n_embd, dq = hp.n_head * hp.head_dim, dkv = hp.n_head_kv * hp.head_dim, ff = hp.n_ff;
+    const int32_t ld_qkv = dq + 2 * dkv;
     QuantBuffer& qa = *b.qa;
+    const bool fused = fuse_norm_quantize(m);
+    // [x += residual;] y = rmsnorm(x)·w; qa = quantize(y). Rows of n values, stride n.
+    auto norm_quantize = [&](bitnet_act_type act, int32_t n, float* x, const float* residual, const float* w, float* y) {
+        if (fused) {
+            ops_.norm_quantize(act, m, n, x, n, residual, n, w, hp.rms_eps, y, n, qa);
+            return;
+        }
+        if (residual != nullptr) ops_.add(m, n, residual, n, x, n);
+        ops_.rmsnorm(m, n, x, n, w, hp.rms_eps, y, n);
+        ops_.quantize(act, m, n, y, n, qa);
+    };
+    // A block's output projection waits here until the next norm adds it into the residual stream.
+    const float* pending = nullptr;
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         auto& L = W.layers[il];
         // Attention block.
-        ops_.rmsnorm(m, d, b.x, d, norm(L.attn_norm), hp.rms_eps, b.h, d);
-        ops_.quantize(L.wq.act, m, d, b.h, d, qa);
-        ops_.matmul(L.wq, m, &qa, b.h, d, b.q, dq);
+        norm_quantize(L.wq.act, d, b.x, pending, norm(L.attn_norm), b.h);
+        // Q, K and V share token rows (b.k = b.q + dq, b.v = b.k + dkv), so one RoPE call turns
+        // the query and key heads together and kv_store reads K and V at one stride.
+        ops_.matmul(L.wq, m, &qa, b.h, d, b.q, ld_qkv);
         if (L.wk.act != L.wq.act) ops_.quantize(L.wk.act, m, d, b.h, d, qa);
-        ops_.matmul(L.wk, m, &qa, b.h, d, b.k, dkv);
+        ops_.matmul(L.wk, m, &qa, b.h, d, b.k, ld_qkv);
         if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, b.h, d, qa);
-        ops_.matmul(L.wv, m, &qa, b.h, d, b.v, dkv);
-        ops_.rope(m, hp.n_head, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos, b.q, dq);
-        ops_.rope(m, hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos, b.k, dkv);
-        ops_.kv_store(m, n_past_, dkv, b.k, b.v, dkv, cache_.k(il), cache_.v(il), cache_.width());
+        ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
+        ops_.rope(m, hp.n_head + hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos,
+                  b.q, ld_qkv);
+        ops_.kv_store(m, n_past_, dkv, b.k, b.v, ld_qkv, cache_.k(il), cache_.v(il), cache_.width());
         bitnet_attention_args a{};
         a.m = m;
         a.n_past = n_past_;
@@ -317,29 +343,26 @@ void Session::run_layers(const Buffers& b, int32_t m) {
         a.head_dim = hp.head_dim;
         a.scale = 1.0f / std::sqrt(float(hp.head_dim));
         a.q = b.q;
-        a.ldq = dq;
+        a.ldq = ld_qkv;
         a.k_cache = cache_.k(il);
         a.v_cache = cache_.v(il);
         a.kv_stride = cache_.width();
         a.out = b.attn;
         a.ldo = dq;
         ops_.attention(a);
-        ops_.rmsnorm(m, dq, b.attn, dq, norm(L.attn_sub_norm), hp.rms_eps, b.attn, dq);
-        ops_.quantize(L.wo.act, m, dq, b.attn, dq, qa);
+        norm_quantize(L.wo.act, dq, b.attn, nullptr, norm(L.attn_sub_norm), b.attn);
         ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);
-        ops_.add(m, d, b.tmp, d, b.x, d);
         // FFN block.
-        ops_.rmsnorm(m, d, b.x, d, norm(L.ffn_norm), hp.rms_eps, b.h, d);
-        ops_.quantize(L.w_gate.act, m, d, b.h, d, qa);
+        norm_quantize(L.w_gate.act, d, b.x, b.tmp, norm(L.ffn_norm), b.h);
         ops_.matmul(L.w_gate, m, &qa, b.h, d, b.gate, ff);
         if (L.w_up.act != L.w_gate.act) ops_.quantize(L.w_up.act, m, d, b.h, d, qa);
         ops_.matmul(L.w_up, m, &qa, b.h, d, b.up, ff);
         ops_.ffn_act(hp.ffn_kind, m, ff, b.gate, b.up, b.gate, ff);
-        ops_.rmsnorm(m, ff, b.gate, ff, norm(L.ffn_sub_norm), hp.rms_eps, b.gate, ff);
-        ops_.quantize(L.w_down.act, m, ff, b.gate, ff, qa);
+        norm_quantize(L.w_down.act, ff, b.gate, nullptr, norm(L.ffn_sub_norm), b.gate);
         ops_.matmul(L.w_down, m, &qa, b.gate, ff, b.tmp, d);
-        ops_.add(m, d, b.tmp, d, b.x, d);
+        pending = b.tmp;
     }
+    if (pending != nullptr) ops_.add(m, d, pending, d, b.x, d);
 }
 
 void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
@@ -350,7 +373,9 @@ void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, f
         model_.embed(tokens[t], x_.data() + size_t(t) * d);
         pos_[t] = n_past_ + t;
     }
-    run_layers({x_.data(), h_.data(), q_.data(), k_.data(), v_.data(), attn_.data(), gate_.data(), up_.data(),
+    float* q = qkv_.data();
+    const size_t dq = size_t(hp.n_head) * hp.head_dim, dkv = size_t(hp.n_head_kv) * hp.head_dim;
+    run_layers({x_.data(), h_.data(), q, q + dq, q + dq + dkv, attn_.data(), gate_.data(), up_.data(),
                 tmp_.data(), pos_.data(), &qa_},
                m);
     n_past_ += m;

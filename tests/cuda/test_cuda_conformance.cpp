@@ -301,6 +301,65 @@ TEST(CudaConformance, RowOps) {
         }
 }
 
+// The fused residual add + RMSNorm + quantize against the scalar plugin's three ops: the updated
+// residual stream bit-exact, the normalized rows within RMSNorm's float-order tolerance, and the
+// quantized rows exactly what the scalar quantizer makes of the device's own normalized rows.
+// 9000 is longer than the register-resident path (the plugin then runs its three kernels).
+TEST(CudaConformance, NormQuantize) {
+    REQUIRE_GPU();
+    Env& e = env();
+    const auto* rn = find_kernel(*e.scalar, BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32);
+    for (bitnet_act_type act : {BITNET_ACT_I8_ROW, BITNET_ACT_I8_B256}) {
+        const auto* k = find_kernel(*e.cuda, BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, act);
+        const auto* rq = find_kernel(*e.scalar, BITNET_OP_QUANTIZE_ACT, BITNET_WF_NONE, act);
+        ASSERT_TRUE(k && rq && rn);
+        std::vector<int32_t> widths = sig::row_widths();
+        widths.push_back(9000);
+        for (int32_t n : widths)
+            for (int32_t m : sig::row_ms())
+                for (bool with_residual : {true, false}) {
+                    SCOPED_TRACE(std::string(k->name) + " n=" + std::to_string(n) + " m=" + std::to_string(m) +
+                                 (with_residual ? " +residual" : ""));
+                    std::mt19937 gen(uint32_t(n * 37 + m * 3 + with_residual));
+                    const int32_t ld = n + 3;
+                    const auto x = normal(size_t(m) * ld, 1.5f, gen), r = normal(size_t(m) * ld, 0.7f, gen);
+                    const auto w = normal(n, 1.0f, gen);
+                    // Reference: x + r, then RMSNorm.
+                    std::vector<float> stream = x, want(x.size(), NAN);
+                    if (with_residual) // the rows' n values; the ld - n padding stays untouched
+                        for (size_t i = 0; i < stream.size(); ++i)
+                            if (int32_t(i % ld) < n) stream[i] = x[i] + r[i];
+                    bitnet_rmsnorm_args ha{sizeof ha, m, n, stream.data(), ld, w.data(), 1e-5f, want.data(), ld};
+                    ASSERT_EQ(rn->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
+                    // Device.
+                    const int32_t per_row = act == BITNET_ACT_I8_B256 ? (n + 255) / 256 : 1;
+                    const size_t stride = size_t(n + 15) / 16 * 16;
+                    Dev<float> dx(x), dr(r), dw(w), dy(std::vector<float>(x.size(), NAN));
+                    Dev<float> ds(std::vector<float>(size_t(per_row) * m, NAN));
+                    Dev<int8_t> dq(std::vector<int8_t>(stride * m, 0x55));
+                    Dev<int32_t> dsum(std::vector<int32_t>(m, -1));
+                    bitnet_qact gq{dq.ptr(), ds.ptr(), dsum.ptr(), stride};
+                    bitnet_norm_quantize_args ga{sizeof ga, m, n, dx.ptr(), ld, with_residual ? dr.ptr() : nullptr, ld,
+                                                 dw.ptr(), 1e-5f, dy.ptr(), ld, act, &gq};
+                    ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
+                    const auto got_x = dx.get(), got_y = dy.get();
+                    EXPECT_EQ(0, std::memcmp(got_x.data(), stream.data(), got_x.size() * 4)) << "residual stream";
+                    close_or_report(got_y, want, 1e-6, 1e-30, "normalized rows");
+                    // The scalar quantizer on the device's normalized rows.
+                    std::vector<int8_t> q(stride * m, 0x55);
+                    std::vector<float> qs(size_t(per_row) * m, NAN);
+                    std::vector<int32_t> sums(m, -1);
+                    bitnet_qact hq{q.data(), qs.data(), sums.data(), stride};
+                    bitnet_quantize_args hqa{sizeof hqa, m, n, got_y.data(), ld, &hq};
+                    ASSERT_EQ(rq->run(e.scalar->handle(), &hqa, nullptr), BITNET_OK);
+                    EXPECT_EQ(dq.get(), q) << "quantized rows (and untouched padding)";
+                    const auto got_s = ds.get();
+                    EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
+                    EXPECT_EQ(dsum.get(), sums) << "row sums";
+                }
+    }
+}
+
 TEST(CudaConformance, RopeKvStoreAttention) {
     REQUIRE_GPU();
     Env& e = env();

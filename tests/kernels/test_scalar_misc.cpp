@@ -44,7 +44,8 @@ TEST(ScalarPlugin, Descriptor) {
           "matmul_f32_f32__scalar", "matmul_f16_f32__scalar", "matmul_bf16_f32__scalar",
           "matmul_q8_0_f32__scalar", "matmul_q6_k_f32__scalar", "quantize_i8row__scalar",
           "quantize_i8b256__scalar", "rmsnorm_f32__scalar", "rope_f32__scalar",
-          "attention_f16kv__scalar", "ffn_act_f32__scalar", "add_f32__scalar"})
+          "attention_f16kv__scalar", "ffn_act_f32__scalar", "add_f32__scalar", "kv_store_f16__scalar",
+          "norm_quantize_i8row__scalar", "norm_quantize_i8b256__scalar"})
         EXPECT_TRUE(names.count(want)) << want;
 }
 
@@ -262,6 +263,60 @@ TEST(ScalarElementwise, FfnActAndAdd) {
 }
 
 // Every kernel refuses what it cannot use with a status (and does not crash).
+// BITNET_OP_NORM_QUANTIZE is defined as ADD, RMSNORM and QUANTIZE_ACT in turn: bit for bit.
+TEST(ScalarNormQuantize, EqualsAddRmsnormQuantize) {
+    auto& env = scalar_env();
+    Rng rng(11);
+    for (bool b256 : {false, true})
+        for (int N : {1, 257, 2560})
+            for (bool residual : {false, true}) {
+                SCOPED_TRACE("b256=" + std::to_string(b256) + " N=" + std::to_string(N) + " residual=" + std::to_string(residual));
+                const int M = 3, ld = N + 2, nb = b256 ? (N + 255) / 256 : 1;
+                const auto x0 = rng.floats(size_t(M) * ld, -2.0f, 2.0f), r = rng.floats(size_t(M) * ld);
+                const auto w = rng.floats(N, 0.5f, 1.5f);
+                const size_t stride = size_t(N) + 5;
+                // The three ops.
+                auto x1 = x0;
+                std::vector<float> y1(x0.size());
+                std::vector<int8_t> q1(stride * M);
+                std::vector<float> s1(size_t(M) * nb);
+                std::vector<int32_t> sums1(M);
+                if (residual) {
+                    bitnet_add_args a{sizeof a, M, N, r.data(), ld, x1.data(), ld};
+                    ASSERT_EQ(env.one.run("add_f32__scalar", a), BITNET_OK);
+                }
+                bitnet_rmsnorm_args na{sizeof na, M, N, x1.data(), ld, w.data(), 1e-6f, y1.data(), ld};
+                ASSERT_EQ(env.one.run("rmsnorm_f32__scalar", na), BITNET_OK);
+                bitnet_qact out1{q1.data(), s1.data(), sums1.data(), stride};
+                bitnet_quantize_args qa{sizeof qa, M, N, y1.data(), ld, &out1};
+                ASSERT_EQ(env.one.run(b256 ? "quantize_i8b256__scalar" : "quantize_i8row__scalar", qa), BITNET_OK);
+                // The fused op.
+                auto x2 = x0;
+                std::vector<float> y2(x0.size());
+                std::vector<int8_t> q2(stride * M);
+                std::vector<float> s2(size_t(M) * nb);
+                std::vector<int32_t> sums2(M);
+                bitnet_qact out2{q2.data(), s2.data(), sums2.data(), stride};
+                bitnet_norm_quantize_args f{sizeof f, M, N, x2.data(), ld, residual ? r.data() : nullptr, ld, w.data(),
+                                            1e-6f, y2.data(), ld, b256 ? BITNET_ACT_I8_B256 : BITNET_ACT_I8_ROW, &out2};
+                ASSERT_EQ(env.two.run(b256 ? "norm_quantize_i8b256__scalar" : "norm_quantize_i8row__scalar", f), BITNET_OK);
+                EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), x1.size() * 4));
+                EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
+                EXPECT_EQ(q1, q2);
+                EXPECT_EQ(0, std::memcmp(s1.data(), s2.data(), s1.size() * 4));
+                EXPECT_EQ(sums1, sums2);
+                // The wrong act type for the kernel, and y aliasing x while a residual is added.
+                f.act_type = b256 ? BITNET_ACT_I8_ROW : BITNET_ACT_I8_B256;
+                EXPECT_EQ(env.two.run(b256 ? "norm_quantize_i8b256__scalar" : "norm_quantize_i8row__scalar", f),
+                          BITNET_ERR_INVALID_ARGUMENT);
+                f.act_type = b256 ? BITNET_ACT_I8_B256 : BITNET_ACT_I8_ROW;
+                f.residual = r.data();
+                f.y = f.x;
+                EXPECT_EQ(env.two.run(b256 ? "norm_quantize_i8b256__scalar" : "norm_quantize_i8row__scalar", f),
+                          BITNET_ERR_INVALID_ARGUMENT);
+            }
+}
+
 TEST(ScalarPlugin, BadArgumentsReturnErrors) {
     auto& env = scalar_env();
     for (const auto& k : env.one) {

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define BITNET_PLUGIN_ABI_VERSION_MAJOR 1
-#define BITNET_PLUGIN_ABI_VERSION_MINOR 1
+#define BITNET_PLUGIN_ABI_VERSION_MINOR 2
 /* Packed as (major << 16) | minor. */
 #define BITNET_PLUGIN_ABI_VERSION \
     ((uint32_t)((BITNET_PLUGIN_ABI_VERSION_MAJOR << 16) | BITNET_PLUGIN_ABI_VERSION_MINOR))
@@ -83,7 +83,8 @@ typedef enum bitnet_op {
     BITNET_OP_FFN_ACT = 6,       /* bitnet_ffn_act_args: relu(g)^2*u or silu(g)*u */
     BITNET_OP_ADD = 7,           /* bitnet_add_args: y += x (residual) */
     BITNET_OP_KV_STORE = 8,      /* bitnet_kv_store_args: f32 K/V rows -> F16 cache (since 1.1) */
-    BITNET_OP_COUNT_ = 9
+    BITNET_OP_NORM_QUANTIZE = 9, /* bitnet_norm_quantize_args: [residual add,] RMSNorm, quantize (since 1.2) */
+    BITNET_OP_COUNT_ = 10
 } bitnet_op;
 
 /* Weight storage formats. Values are stable ABI numbers (not GGML type ids). */
@@ -244,6 +245,28 @@ typedef struct bitnet_kv_store_args {
     uint16_t* v_cache;
     int32_t kv_stride;     /* halves between positions (>= width) */
 } bitnet_kv_store_args;
+
+/* Since 1.2. The row ops in front of a BitLinear in one call, for backends where each call costs a
+ * launch: when residual is non-NULL, first x += residual (x is the residual stream, updated in
+ * place); then y = RMSNorm(x) (times weight, as bitnet_rmsnorm_args), then y is quantized into
+ * `out` by act_type's rule (I8_ROW or I8_B256, as bitnet_quantize_args). The results must equal
+ * ADD, RMSNORM and QUANTIZE_ACT run one after the other by the same plugin. y may alias x only
+ * when residual is NULL. Optional: the host uses it only where the plugin that serves RMSNORM
+ * offers it, and otherwise runs the three ops. The shape's act_type is the quantized type. */
+typedef struct bitnet_norm_quantize_args {
+    uint32_t struct_size;
+    int32_t m, n;          /* M rows of N values */
+    float* x;              /* row stride ldx */
+    int32_t ldx;
+    const float* residual; /* NULL, or M rows added into x first (row stride ld_residual) */
+    int32_t ld_residual;
+    const float* weight;   /* N values, or NULL for no weight */
+    float eps;
+    float* y;              /* the normalized rows, row stride ldy */
+    int32_t ldy;
+    bitnet_act_type act_type;
+    bitnet_qact* out;      /* as bitnet_quantize_args.out */
+} bitnet_norm_quantize_args;
 
 /* The shape a routing decision is made for; also what `supports` is asked about. */
 typedef struct bitnet_shape {

@@ -1,0 +1,35 @@
+// BITNET_OP_NORM_QUANTIZE as the reference defines it: this plugin's own ADD, RMSNORM and
+// QUANTIZE_ACT run in turn, so the fused op equals the three by construction.
+#include "scalar.hpp"
+
+namespace bitnet::scalar {
+namespace {
+
+bitnet_status norm_quantize(void* plugin, const void* args, const char* what, bitnet_act_type act,
+                            bitnet_status (*quantize)(void*, const void*, void*) noexcept) noexcept {
+    return run_op<bitnet_norm_quantize_args>(
+        plugin, args, what, SCALAR_SIZE_UPTO(bitnet_norm_quantize_args, out),
+        [&](const Plugin& p, const bitnet_norm_quantize_args& a) -> bitnet_status {
+            if (a.act_type != act) return invalid(p, what, "act_type is not this kernel's");
+            if (a.residual != nullptr && a.y == a.x) return invalid(p, what, "y aliases x while a residual is added");
+            if (a.residual != nullptr) {
+                const bitnet_add_args add{sizeof add, a.m, a.n, a.residual, a.ld_residual, a.x, a.ldx};
+                if (bitnet_status st = run_add_f32(plugin, &add, nullptr); st != BITNET_OK) return st;
+            }
+            const bitnet_rmsnorm_args norm{sizeof norm, a.m, a.n, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy};
+            if (bitnet_status st = run_rmsnorm_f32(plugin, &norm, nullptr); st != BITNET_OK) return st;
+            const bitnet_quantize_args q{sizeof q, a.m, a.n, a.y, a.ldy, a.out};
+            return quantize(plugin, &q, nullptr);
+        });
+}
+
+} // namespace
+
+bitnet_status run_norm_quantize_i8row(void* plugin, const void* args, void*) noexcept {
+    return norm_quantize(plugin, args, "norm_quantize_i8row__scalar", BITNET_ACT_I8_ROW, &run_quantize_i8row);
+}
+bitnet_status run_norm_quantize_i8b256(void* plugin, const void* args, void*) noexcept {
+    return norm_quantize(plugin, args, "norm_quantize_i8b256__scalar", BITNET_ACT_I8_B256, &run_quantize_i8b256);
+}
+
+} // namespace bitnet::scalar
