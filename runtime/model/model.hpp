@@ -10,6 +10,7 @@
 #include "model/weights.hpp"
 #include "tokenizer/tokenizer.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -50,6 +51,9 @@ struct SessionOptions {
     int32_t n_ctx = 0;            // 0: the model's, capped by kv_budget_bytes
     int64_t kv_budget_bytes = 0;  // 0: no cap
     int32_t n_batch = 512;        // tokens per forward pass during prefill
+    // Independent sequences, each with its own KV cache of n_ctx positions (kv_budget_bytes caps
+    // them together); decode_parallel() advances several of them in one forward pass.
+    int32_t n_seq = 1;
     // Where the forward pass runs: "cpu"; a GPU plugin's name ("cuda"); or "auto": the first GPU
     // plugin loaded that has a kernel for every signature the model needs, unless the router pins
     // every op ("all") to a CPU plugin, else the CPU.
@@ -68,13 +72,23 @@ public:
     // Runs `tokens` at positions n_past().. and appends them to the cache. Logits: every row
     // (tokens.size() × n_vocab) when all_logits, else only the last row. Throws ContextFullError
     // when the tokens do not fit (the cache is left unchanged), std::invalid_argument for a token
-    // id outside the vocabulary.
-    void decode(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+    // id outside the vocabulary. The one-sequence form works on sequence 0.
+    void decode(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+        decode(0, tokens, all_logits, logits);
+    }
+    void decode(int32_t seq, std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits);
+    // One token for each of `seqs` (distinct sequence ids, at most n_batch of them) in a single
+    // forward pass: the weights are read once for all of them. logits gets one row per sequence,
+    // in the order given. Throws as decode() does, and std::invalid_argument for a bad or repeated
+    // sequence id; nothing is changed when it throws.
+    void decode_parallel(std::span<const int32_t> seqs, std::span<const int32_t> tokens, std::vector<float>& logits);
 
-    int32_t n_past() const { return n_past_; }
-    int32_t n_ctx() const { return cache_.n_ctx(); }
-    void reset() { n_past_ = 0; }
-    size_t kv_bytes() const { return cache_.bytes(); }
+    int32_t n_past(int32_t seq = 0) const { return n_past_.at(size_t(seq)); }
+    int32_t n_ctx() const { return caches_.front()->n_ctx(); }
+    int32_t n_seq() const { return int32_t(caches_.size()); }
+    void reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
+    void reset(int32_t seq) { n_past_.at(size_t(seq)) = 0; }
+    size_t kv_bytes() const { return caches_.size() * caches_.front()->bytes(); }
     Ops& ops() { return ops_; }
     // "cpu", or the plugin whose device holds every buffer of this session.
     std::string device() const;
@@ -82,9 +96,13 @@ public:
 private:
     struct Device;    // device mode: the plugin, its router, buffers and captured graphs
     struct Buffers;   // the activation buffers one forward pass works on (host or device)
-    void forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
-    void forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits);
-    void run_layers(const Buffers& b, int32_t m);
+    // Rows [row0, row0 + rows) of a forward pass belong to sequence seq, at its n_past onwards.
+    struct Segment {
+        int32_t row0, rows, seq;
+    };
+    void forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits, std::span<const Segment> segs);
+    void forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits, std::span<const Segment> segs);
+    void run_layers(const Buffers& b, int32_t m, std::span<const Segment> segs);
     // Whether the layers at m tokens run BITNET_OP_NORM_QUANTIZE instead of add/rmsnorm/quantize
     // (decided once per m: the plugin serving RMSNORM offers it for every quantized input).
     bool fuse_norm_quantize(int32_t m);
@@ -94,8 +112,10 @@ private:
     std::unique_ptr<Device> dev_; // before ops_ and cache_, which use its router and memory
     Ops ops_;
     SessionOptions opt_;
-    KvCache cache_;
-    int32_t n_past_ = 0;
+    std::vector<std::unique_ptr<KvCache>> caches_; // one per sequence
+    std::vector<int32_t> n_past_;                  // per sequence
+    std::vector<Segment> segs_scratch_;            // decode_parallel's, reserved for n_batch
+    std::vector<uint8_t> seen_scratch_;
     // Scratch, sized for n_batch rows at construction.
     std::vector<float> x_, h_, qkv_, attn_, gate_, up_, tmp_;
     std::vector<int32_t> pos_;

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <map>
 #include <stdexcept>
+#include <tuple>
 #include <unordered_map>
 
 namespace bitnet::model {
@@ -121,6 +122,9 @@ const LoadedPlugin* choose_device(const HParams& hp, Weights& W, const Router& r
 
 } // namespace
 
+// A recorded step: (tokens, head rows: 0 none, 1 the last, 2 all, sequence).
+using GraphKey = std::tuple<int32_t, int, int32_t>;
+
 struct Session::Device {
     const LoadedPlugin* plugin;
     const bitnet_device_iface* iface;
@@ -139,9 +143,8 @@ struct Session::Device {
     GraphEndFn graph_end = nullptr;
     GraphLaunchFn graph_launch = nullptr;
     GraphDestroyFn graph_destroy = nullptr;
-    // Keyed by (tokens, head rows: 0 none, 1 the last, 2 all).
-    std::map<std::pair<int32_t, int>, void*> graphs;
-    std::map<std::pair<int32_t, int>, int> runs;
+    std::map<GraphKey, void*> graphs;
+    std::map<GraphKey, int> runs;
 
     Device(const LoadedPlugin& p, const PluginRegistry& reg) : plugin(&p), iface(p.device_iface()), inst(p.instance()) {
         // Only this plugin's kernels: a fallback to a CPU kernel would be handed device pointers.
@@ -207,12 +210,19 @@ Session::Session(Model& model, Router& router, SessionOptions options)
           const auto* p = choose_device(model.hparams(), model.weights(), router, options);
           return p ? std::make_unique<Device>(*p, router.registry()) : nullptr;
       }()),
-      ops_(dev_ ? *dev_->router : router), opt_(options),
-      cache_(model.hparams().n_layer, choose_n_ctx(model.hparams(), options.n_ctx, options.kv_budget_bytes),
-             model.hparams().n_head_kv * model.hparams().head_dim, dev_ ? dev_->iface : nullptr,
-             dev_ ? dev_->inst : nullptr) {
+      ops_(dev_ ? *dev_->router : router), opt_(options) {
     const auto& hp = model_.hparams();
-    opt_.n_batch = std::max(1, std::min(opt_.n_batch, cache_.n_ctx()));
+    if (opt_.n_seq < 1) throw std::invalid_argument(fmt::format("n_seq must be at least 1, not {}", opt_.n_seq));
+    // The KV budget is shared by the sequences.
+    const int64_t budget = opt_.kv_budget_bytes > 0 ? std::max<int64_t>(1, opt_.kv_budget_bytes / opt_.n_seq) : 0;
+    const int32_t n_ctx = choose_n_ctx(hp, opt_.n_ctx, budget);
+    for (int32_t s = 0; s < opt_.n_seq; ++s)
+        caches_.push_back(std::make_unique<KvCache>(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim,
+                                                    dev_ ? dev_->iface : nullptr, dev_ ? dev_->inst : nullptr));
+    n_past_.assign(size_t(opt_.n_seq), 0);
+    seen_scratch_.assign(size_t(opt_.n_seq), 0);
+    opt_.n_batch = std::max(1, std::min(opt_.n_batch, n_ctx));
+    segs_scratch_.reserve(size_t(opt_.n_batch));
     const size_t B = static_cast<size_t>(opt_.n_batch);
     const size_t dq = size_t(hp.n_head) * hp.head_dim, dkv = size_t(hp.n_head_kv) * hp.head_dim;
     const int32_t qk = std::max({hp.n_embd, int32_t(dq), hp.n_ff});
@@ -244,7 +254,7 @@ Session::Session(Model& model, Router& router, SessionOptions options)
         D.staging.resize(B * hp.n_embd);
         D.host_pos.resize(B);
         logger().info("session on {} ({}): weights, KV cache ({} MiB) and activations in device memory{}",
-                      D.plugin->name(), D.plugin->device_description(), cache_.bytes() >> 20,
+                      D.plugin->name(), D.plugin->device_description(), kv_bytes() >> 20,
                       D.graph_begin ? ", decode steps as graphs" : "");
     } else {
         x_.resize(B * hp.n_embd);
@@ -271,23 +281,64 @@ const float* Session::norm(const float* host) const {
     return dev_->norms.at(host);
 }
 
-void Session::decode(std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
+namespace {
+
+void check_tokens(std::span<const int32_t> tokens, int32_t n_vocab) {
+    for (int32_t t : tokens)
+        if (t < 0 || t >= n_vocab)
+            throw std::invalid_argument(fmt::format("token id {} is outside the vocabulary [0, {})", t, n_vocab));
+}
+
+} // namespace
+
+void Session::decode(int32_t seq, std::span<const int32_t> tokens, bool all_logits, std::vector<float>& logits) {
     const auto& hp = model_.hparams();
     if (tokens.empty()) throw std::invalid_argument("decode: no tokens");
-    if (int64_t(n_past_) + int64_t(tokens.size()) > cache_.n_ctx())
+    if (seq < 0 || seq >= n_seq())
+        throw std::invalid_argument(fmt::format("sequence {} does not exist (this session has {})", seq, n_seq()));
+    const int32_t past = n_past_[size_t(seq)];
+    if (int64_t(past) + int64_t(tokens.size()) > n_ctx())
         throw ContextFullError(fmt::format("{} tokens do not fit: {} of the context's {} positions are used",
-                                           tokens.size(), n_past_, cache_.n_ctx()));
-    for (int32_t t : tokens)
-        if (t < 0 || t >= hp.n_vocab)
-            throw std::invalid_argument(fmt::format("token id {} is outside the vocabulary [0, {})", t, hp.n_vocab));
+                                           tokens.size(), past, n_ctx()));
+    check_tokens(tokens, hp.n_vocab);
     logits.resize((all_logits ? tokens.size() : 1) * size_t(hp.n_vocab));
     for (size_t start = 0; start < tokens.size(); start += opt_.n_batch) {
         const int32_t m = static_cast<int32_t>(std::min<size_t>(opt_.n_batch, tokens.size() - start));
         const bool last = start + m == tokens.size();
         float* out = all_logits ? logits.data() + start * hp.n_vocab : (last ? logits.data() : nullptr);
-        if (dev_) forward_device(tokens.data() + start, m, all_logits, out);
-        else forward_batch(tokens.data() + start, m, all_logits, out);
+        const Segment seg{0, m, seq};
+        if (dev_) forward_device(tokens.data() + start, m, all_logits, out, {&seg, 1});
+        else forward_batch(tokens.data() + start, m, all_logits, out, {&seg, 1});
     }
+}
+
+void Session::decode_parallel(std::span<const int32_t> seqs, std::span<const int32_t> tokens,
+                              std::vector<float>& logits) {
+    const auto& hp = model_.hparams();
+    if (seqs.empty() || seqs.size() != tokens.size())
+        throw std::invalid_argument(fmt::format("decode_parallel: {} sequences for {} tokens", seqs.size(), tokens.size()));
+    if (seqs.size() > size_t(opt_.n_batch))
+        throw std::invalid_argument(
+            fmt::format("decode_parallel: {} sequences, more than n_batch ({})", seqs.size(), opt_.n_batch));
+    // Member scratch (sized at construction): no allocation per step.
+    std::vector<uint8_t>& seen = seen_scratch_;
+    std::fill(seen.begin(), seen.end(), uint8_t{0});
+    for (int32_t s : seqs) {
+        if (s < 0 || s >= n_seq())
+            throw std::invalid_argument(fmt::format("sequence {} does not exist (this session has {})", s, n_seq()));
+        if (seen[size_t(s)]) throw std::invalid_argument(fmt::format("sequence {} is listed twice", s));
+        seen[size_t(s)] = 1;
+        if (n_past_[size_t(s)] + 1 > n_ctx())
+            throw ContextFullError(fmt::format("sequence {} is full: all {} positions are used", s, n_ctx()));
+    }
+    check_tokens(tokens, hp.n_vocab);
+    const int32_t m = int32_t(seqs.size());
+    std::vector<Segment>& segs = segs_scratch_;
+    segs.clear();
+    for (int32_t i = 0; i < m; ++i) segs.push_back({i, 1, seqs[size_t(i)]});
+    logits.resize(size_t(m) * hp.n_vocab);
+    if (dev_) forward_device(tokens.data(), m, true, logits.data(), segs);
+    else forward_batch(tokens.data(), m, true, logits.data(), segs);
 }
 
 bool Session::fuse_norm_quantize(int32_t m) {
@@ -302,7 +353,7 @@ bool Session::fuse_norm_quantize(int32_t m) {
     return fuse;
 }
 
-void Session::run_layers(const Buffers& b, int32_t m) {
+void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> segs) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
     const int32_t d = hp.n_embd, dq = hp.n_head * hp.head_dim, dkv = hp.n_head_kv * hp.head_dim, ff = hp.n_ff;
@@ -334,22 +385,28 @@ void Session::run_layers(const Buffers& b, int32_t m) {
         ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
         ops_.rope(m, hp.n_head + hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos,
                   b.q, ld_qkv);
-        ops_.kv_store(m, n_past_, dkv, b.k, b.v, ld_qkv, cache_.k(il), cache_.v(il), cache_.width());
-        bitnet_attention_args a{};
-        a.m = m;
-        a.n_past = n_past_;
-        a.n_heads = hp.n_head;
-        a.n_kv_heads = hp.n_head_kv;
-        a.head_dim = hp.head_dim;
-        a.scale = 1.0f / std::sqrt(float(hp.head_dim));
-        a.q = b.q;
-        a.ldq = ld_qkv;
-        a.k_cache = cache_.k(il);
-        a.v_cache = cache_.v(il);
-        a.kv_stride = cache_.width();
-        a.out = b.attn;
-        a.ldo = dq;
-        ops_.attention(a);
+        // Each sequence's rows go into its own cache and attend to its own positions.
+        for (const Segment& sg : segs) {
+            KvCache& cache = *caches_[size_t(sg.seq)];
+            const size_t r0 = size_t(sg.row0);
+            ops_.kv_store(sg.rows, n_past_[size_t(sg.seq)], dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il),
+                          cache.v(il), cache.width());
+            bitnet_attention_args a{};
+            a.m = sg.rows;
+            a.n_past = n_past_[size_t(sg.seq)];
+            a.n_heads = hp.n_head;
+            a.n_kv_heads = hp.n_head_kv;
+            a.head_dim = hp.head_dim;
+            a.scale = 1.0f / std::sqrt(float(hp.head_dim));
+            a.q = b.q + r0 * ld_qkv;
+            a.ldq = ld_qkv;
+            a.k_cache = cache.k(il);
+            a.v_cache = cache.v(il);
+            a.kv_stride = cache.width();
+            a.out = b.attn + r0 * dq;
+            a.ldo = dq;
+            ops_.attention(a);
+        }
         norm_quantize(L.wo.act, dq, b.attn, nullptr, norm(L.attn_sub_norm), b.attn);
         ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);
         // FFN block.
@@ -365,20 +422,20 @@ void Session::run_layers(const Buffers& b, int32_t m) {
     if (pending != nullptr) ops_.add(m, d, pending, d, b.x, d);
 }
 
-void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
+void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, float* logits,
+                            std::span<const Segment> segs) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
     const int32_t d = hp.n_embd;
-    for (int32_t t = 0; t < m; ++t) {
-        model_.embed(tokens[t], x_.data() + size_t(t) * d);
-        pos_[t] = n_past_ + t;
-    }
+    for (int32_t t = 0; t < m; ++t) model_.embed(tokens[t], x_.data() + size_t(t) * d);
+    for (const Segment& sg : segs)
+        for (int32_t t = 0; t < sg.rows; ++t) pos_[size_t(sg.row0 + t)] = n_past_[size_t(sg.seq)] + t;
     float* q = qkv_.data();
     const size_t dq = size_t(hp.n_head) * hp.head_dim, dkv = size_t(hp.n_head_kv) * hp.head_dim;
     run_layers({x_.data(), h_.data(), q, q + dq, q + dq + dkv, attn_.data(), gate_.data(), up_.data(),
                 tmp_.data(), pos_.data(), &qa_},
-               m);
-    n_past_ += m;
+               m, segs);
+    for (const Segment& sg : segs) n_past_[size_t(sg.seq)] += sg.rows;
     if (logits == nullptr) return;
     // Only the rows whose logits are wanted go through the final norm and the (large) head.
     const int32_t first = all_logits ? 0 : m - 1, rows = m - first;
@@ -386,19 +443,19 @@ void Session::forward_batch(const int32_t* tokens, int32_t m, bool all_logits, f
     ops_.matmul(W.head, rows, nullptr, h_.data(), d, logits, hp.n_vocab);
 }
 
-void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits) {
+void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, float* logits,
+                             std::span<const Segment> segs) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
     Device& D = *dev_;
     const int32_t d = hp.n_embd;
     // Inputs: the embedding rows (dequantized on the host), positions and n_past, one copy each.
-    for (int32_t t = 0; t < m; ++t) {
-        model_.embed(tokens[t], D.staging.data() + size_t(t) * d);
-        D.host_pos[t] = n_past_ + t;
-    }
+    for (int32_t t = 0; t < m; ++t) model_.embed(tokens[t], D.staging.data() + size_t(t) * d);
+    for (const Segment& sg : segs)
+        for (int32_t t = 0; t < sg.rows; ++t) D.host_pos[size_t(sg.row0 + t)] = n_past_[size_t(sg.seq)] + t;
     D.to_device(D.x, D.staging.data(), size_t(m) * d * sizeof(float));
     D.to_device(D.pos, D.host_pos.data(), size_t(m) * sizeof(int32_t));
-    D.to_device(D.n_past, &n_past_, sizeof(int32_t));
+    D.to_device(D.n_past, &n_past_[size_t(segs.front().seq)], sizeof(int32_t));
     const Buffers b{D.x, D.h, D.q, D.k, D.v, D.attn, D.gate, D.up, D.tmp, D.pos, &D.qa};
     const int32_t first = all_logits ? 0 : m - 1, rows = logits ? m - first : 0;
     // The head over up to kHeadRows rows into D.logits.
@@ -407,18 +464,19 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
         ops_.matmul(W.head, n, nullptr, D.h, d, D.logits, hp.n_vocab);
     };
 
-    const auto key = std::make_pair(m, logits == nullptr ? 0 : all_logits ? 2 : 1);
+    // A graph bakes in its sequence's cache and reads one n_past: one sequence per step only.
+    const GraphKey key{m, logits == nullptr ? 0 : all_logits ? 2 : 1, segs.front().seq};
     bool done = false;
-    if (D.graph_begin != nullptr && m <= kHeadRows) {
+    if (D.graph_begin != nullptr && m <= kHeadRows && segs.size() == 1) {
         auto it = D.graphs.find(key);
         if (it == D.graphs.end() && D.runs[key]++ >= 1) {
             // Second run of this shape: record it. Everything the graph reads per step (x, pos,
             // n_past) was copied above into buffers whose addresses never change.
             void* g = nullptr;
-            if (D.graph_begin(D.inst, D.n_past, cache_.n_ctx()) == BITNET_OK) {
+            if (D.graph_begin(D.inst, D.n_past, n_ctx()) == BITNET_OK) {
                 bool recorded = true;
                 try {
-                    run_layers(b, m);
+                    run_layers(b, m, segs);
                     if (rows > 0) head(first, rows);
                 } catch (const std::exception& e) {
                     logger().warn("device {}: recording the decode step failed ({}); running it kernel by kernel",
@@ -437,7 +495,7 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
         }
     }
     if (!done) {
-        run_layers(b, m);
+        run_layers(b, m, segs);
         // More rows than the logits buffer holds (all-logits prefill) go through the head in chunks.
         for (int32_t r = 0; r < rows; r += kHeadRows) {
             const int32_t n = std::min(kHeadRows, rows - r);
@@ -445,7 +503,7 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
             if (rows > kHeadRows) D.to_host(logits + size_t(r) * hp.n_vocab, D.logits, size_t(n) * hp.n_vocab * sizeof(float));
         }
     }
-    n_past_ += m;
+    for (const Segment& sg : segs) n_past_[size_t(sg.seq)] += sg.rows;
     if (rows > 0 && (done || rows <= kHeadRows)) D.to_host(logits, D.logits, size_t(rows) * hp.n_vocab * sizeof(float));
 }
 

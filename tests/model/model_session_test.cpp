@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -54,6 +55,75 @@ TEST_F(SessionTest, IncrementalDecodeMatchesOneBatch) {
         EXPECT_LT(worst, 0.06) << "after " << done << " tokens";
     }
     EXPECT_EQ(inc.n_past(), int32_t(ids.size()));
+}
+
+// Several sequences advanced in one forward pass give each sequence exactly the logits it gets
+// decoding alone (scalar: every row and every segment's attention is computed independently).
+TEST_F(SessionTest, ParallelDecodeMatchesEachSequenceAlone) {
+    const std::vector<std::vector<int32_t>> prompts = {{2990, 32, 934, 72, 295}, {296, 269, 1251, 304, 279, 11, 12, 13, 14}, {7, 8}};
+    const int32_t V = model_->hparams().n_vocab;
+    bitnet::model::SessionOptions po;
+    po.n_ctx = 64;
+    po.n_batch = 16;
+    po.n_seq = 3;
+    bitnet::model::Session par(*model_, router_, po);
+    ASSERT_EQ(par.n_seq(), 3);
+    std::vector<float> logits;
+    std::vector<int32_t> next(3);
+    for (int32_t s = 0; s < 3; ++s) {
+        par.decode(s, prompts[size_t(s)], false, logits);
+        next[size_t(s)] = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    }
+    // Four steps; the sequences are listed in a different order each time.
+    const std::vector<std::vector<int32_t>> orders = {{0, 1, 2}, {2, 0, 1}, {1, 2, 0}, {2, 1, 0}};
+    std::vector<std::vector<int32_t>> fed(3);
+    std::vector<std::vector<std::vector<float>>> got(3);
+    for (const auto& order : orders) {
+        std::vector<int32_t> toks;
+        for (int32_t s : order) toks.push_back(next[size_t(s)]);
+        par.decode_parallel(order, toks, logits);
+        ASSERT_EQ(logits.size(), order.size() * size_t(V));
+        for (size_t i = 0; i < order.size(); ++i) {
+            const int32_t s = order[i];
+            fed[size_t(s)].push_back(toks[i]);
+            got[size_t(s)].emplace_back(logits.begin() + i * V, logits.begin() + (i + 1) * V);
+            next[size_t(s)] = int32_t(std::max_element(got[size_t(s)].back().begin(), got[size_t(s)].back().end()) -
+                                      got[size_t(s)].back().begin());
+        }
+    }
+    for (int32_t s = 0; s < 3; ++s) {
+        EXPECT_EQ(par.n_past(s), int32_t(prompts[size_t(s)].size() + orders.size()));
+        bitnet::model::Session alone(*model_, router_, {64, 0, 16});
+        alone.decode(prompts[size_t(s)], false, logits);
+        for (size_t step = 0; step < fed[size_t(s)].size(); ++step) {
+            alone.decode({&fed[size_t(s)][step], 1}, false, logits);
+            EXPECT_EQ(logits, got[size_t(s)][step]) << "sequence " << s << " step " << step;
+        }
+    }
+}
+
+TEST_F(SessionTest, ParallelDecodeRefusesBadRequestsAndChangesNothing) {
+    bitnet::model::SessionOptions po;
+    po.n_ctx = 8;
+    po.n_seq = 2;
+    bitnet::model::Session s(*model_, router_, po);
+    std::vector<float> logits;
+    const std::vector<int32_t> two = {5, 6};
+    EXPECT_THROW(s.decode_parallel(std::vector<int32_t>{0, 0}, two, logits), std::invalid_argument);
+    EXPECT_THROW(s.decode_parallel(std::vector<int32_t>{0, 2}, two, logits), std::invalid_argument);
+    EXPECT_THROW(s.decode_parallel(std::vector<int32_t>{0}, two, logits), std::invalid_argument);
+    EXPECT_THROW(s.decode_parallel(std::vector<int32_t>{0, 1}, std::vector<int32_t>{5, -1}, logits), std::invalid_argument);
+    EXPECT_THROW(s.decode(2, two, false, logits), std::invalid_argument);
+    EXPECT_EQ(s.n_past(0), 0);
+    EXPECT_EQ(s.n_past(1), 0);
+    // Sequence 1 full: the parallel step refuses before touching sequence 0.
+    s.decode(1, std::vector<int32_t>(8, 3), false, logits);
+    EXPECT_THROW(s.decode_parallel(std::vector<int32_t>{0, 1}, two, logits), bitnet::model::ContextFullError);
+    EXPECT_EQ(s.n_past(0), 0);
+    s.reset(1);
+    s.decode_parallel(std::vector<int32_t>{0, 1}, two, logits);
+    EXPECT_EQ(s.n_past(0), 1);
+    EXPECT_EQ(s.n_past(1), 1);
 }
 
 TEST_F(SessionTest, ContextOverflowIsAnErrorAndKeepsTheCache) {
