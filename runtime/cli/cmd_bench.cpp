@@ -3,6 +3,8 @@
 // spread), per-token latency p50/p95, time to first token, peak RSS — and the memory read
 // bandwidth measured in the same run, with the fraction of the roofline tg reaches
 // (bytes read per token × tokens/s ÷ bandwidth). The --json object is a contract.
+// --parallel N adds a test of N sequences decoded together (Session::decode_parallel): aggregate
+// tokens/s, the serving figure, with the weights read once per step for all N.
 #include "cli/commands.hpp"
 #include "cli/model_env.hpp"
 #include "core/bandwidth.hpp"
@@ -43,7 +45,7 @@ double mad(const std::vector<double>& v) {
 int cmd_bench(int argc, char** argv) {
     CommonOptions common;
     ModelOptions mopts;
-    int n_prompt = 128, n_gen = 64, reps = 3;
+    int n_prompt = 128, n_gen = 64, reps = 3, parallel = 0;
     po::options_description desc("bitnet bench options");
     add_common_options(desc, common);
     add_model_options(desc, mopts);
@@ -51,12 +53,15 @@ int cmd_bench(int argc, char** argv) {
         ("n-prompt,p", po::value(&n_prompt), "prompt tokens for pp (default 128; 0 = skip)")
         ("n-gen,n", po::value(&n_gen), "generated tokens for tg (default 64; 0 = skip)")
         ("repetitions,r", po::value(&reps), "runs of each test (default 3)")
+        ("parallel", po::value(&parallel), "also decode N sequences together (aggregate tg tokens/s; default off)")
         ("json", "print one JSON object");
     po::variables_map vm;
     if (!parse_args(argc, argv, desc, vm, "bitnet bench -m FILE [-t N] [-p 128] [-n 64] [-r 3] [--json]")) return 0;
     if (n_prompt < 0 || n_gen < 0 || reps < 1) throw po::error("-p and -n must be >= 0 and -r >= 1");
+    if (parallel < 0 || parallel == 1 || parallel > 256) throw po::error("--parallel must be 0 (off) or 2..256");
+    if (parallel > 1) mopts.n_seq = parallel;
     if (mopts.ctx < 0) mopts.ctx = std::max(n_prompt, n_gen + 1) + 16;
-    if (mopts.batch < 0) mopts.batch = std::max(n_prompt, 1);
+    if (mopts.batch < 0) mopts.batch = std::max({n_prompt, parallel, 1});
     auto env = make_model_env(common, mopts);
     auto& session = *env->session;
     const int32_t V = env->model->hparams().n_vocab;
@@ -99,6 +104,25 @@ int cmd_bench(int argc, char** argv) {
             tg_tps.push_back(n_gen / total);
         }
     }
+    // N sequences, one token each per step, each continuing greedily from its own logits.
+    std::vector<double> par_tps;
+    for (int r = 0; r < reps && parallel > 1 && n_gen > 0; ++r) {
+        session.reset();
+        std::vector<int32_t> seqs(static_cast<size_t>(parallel)), toks(static_cast<size_t>(parallel));
+        for (int32_t s = 0; s < parallel; ++s) {
+            seqs[size_t(s)] = s;
+            toks[size_t(s)] = tok(rng);
+        }
+        session.decode_parallel(seqs, toks, logits); // the first step of each, untimed
+        double total = 0;
+        for (int i = 0; i < n_gen; ++i) {
+            for (int32_t s = 0; s < parallel; ++s) toks[size_t(s)] = model::argmax(logits.data() + size_t(s) * V, V);
+            const auto t0 = Clock::now();
+            session.decode_parallel(seqs, toks, logits);
+            total += std::chrono::duration<double>(Clock::now() - t0).count();
+        }
+        par_tps.push_back(double(parallel) * n_gen / total);
+    }
     // Peak RSS before the bandwidth probe, whose buffer is not the model's.
     const uint64_t peak_rss = peak_rss_bytes();
     const auto bw = measure_read_bandwidth(*env->runtime->pool);
@@ -122,6 +146,9 @@ int cmd_bench(int argc, char** argv) {
         {"bandwidth_gbs", bw.gb_per_s},
         {"roofline_fraction", roofline},
     };
+    if (!par_tps.empty())
+        j["parallel"] = {{"n_seq", parallel}, {"tokens_per_s", median(par_tps)}, {"mad_tokens_per_s", mad(par_tps)},
+                         {"runs", par_tps}};
     if (vm.count("json")) {
         std::cout << j.dump() << "\n";
         return 0;
@@ -135,6 +162,9 @@ int cmd_bench(int argc, char** argv) {
     if (n_gen > 0)
         std::cout << fmt::format("| tg{:<3} | {:>10.2f} ± {:<9.2f} | {:6.2f} | {:6.2f} |\n", n_gen, tg, mad(tg_tps),
                                  percentile(lat_ms, 0.5), percentile(lat_ms, 0.95));
+    if (!par_tps.empty())
+        std::cout << fmt::format("| tg{:<3} x{:<3} sequences | {:>10.2f} ± {:<9.2f} (aggregate) |\n", n_gen, parallel,
+                                 median(par_tps), mad(par_tps));
     std::cout << fmt::format("ttft {:.1f} ms | peak RSS {:.1f} MiB (file {:.1f} MiB) | memory read bandwidth {:.2f} GB/s | "
                              "tg roofline fraction {:.2f}\n",
                              median(ttft_ms), peak_rss / 1048576.0, env->model->file().file_size() / 1048576.0, bw.gb_per_s, roofline);

@@ -61,6 +61,7 @@ std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const Mode
     so.n_ctx = mo.ctx >= 0 ? mo.ctx : cfg.context_length;
     so.n_batch = mo.batch > 0 ? mo.batch : cfg.batch_size;
     so.device = !mo.device.empty() ? mo.device : cfg.device;
+    so.n_seq = mo.n_seq;
     so.kv_budget_bytes = cfg.memory_budget_mb > 0 ? cfg.memory_budget_mb << 20 : int64_t(physical_memory_bytes() / 4);
 
     tuning::ManagerOptions to;

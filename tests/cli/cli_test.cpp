@@ -144,6 +144,19 @@ TEST(Cli, BenchJsonContract) {
     EXPECT_GT(j["bytes_per_token"].get<double>(), 0.8 * j["model_file_bytes"].get<double>());
 }
 
+TEST(Cli, BenchParallelSequences) {
+    NEED_ORACLE();
+    auto r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 2 -p 0 -n 4 -r 1 --parallel 3 --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["parallel"]["n_seq"], 3);
+    EXPECT_GT(j["parallel"]["tokens_per_s"].get<double>(), 0.0);
+    EXPECT_EQ(j["parallel"]["runs"].size(), 1u);
+    auto bad = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " --parallel 1", true);
+    EXPECT_NE(bad.code, 0);
+    EXPECT_NE(bad.out.find("--parallel"), std::string::npos) << bad.out;
+}
+
 TEST(Cli, PerplexityIsFiniteAndNearVocabSize) {
     NEED_ORACLE();
     const fs::path dir = bitnet::testing::make_temp_dir("ppl");
