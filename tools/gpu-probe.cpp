@@ -4,6 +4,10 @@
 // (B tokens per step, so every weight is read once for B tokens: the GEMV-over-M path).
 //
 //   bitnet-gpu-probe --plugin-dir DIR -m model.gguf [--prompt 128] [--steps 64] [--batches 1,4,16]
+//                    [--parallel 4,16]
+//
+// --parallel N: N independent sequences, one token each per step (Session::decode_parallel), the
+// serving form of batched decoding; measured last, in a session of its own.
 //
 // Prints one `key value` line per figure.
 #include "core/thread_pool.hpp"
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
     std::string plugin_dir, model_path;
     int prompt = 128, steps = 64;
     std::vector<int> batches = {1, 4, 16};
+    std::vector<int> parallels;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         auto next = [&]() -> std::string {
@@ -70,7 +75,15 @@ int main(int argc, char** argv) {
         else if (a == "-m") model_path = next();
         else if (a == "--prompt") prompt = std::atoi(next().c_str());
         else if (a == "--steps") steps = std::atoi(next().c_str());
-        else if (a == "--batches") {
+        else if (a == "--parallel") {
+            parallels.clear();
+            const std::string list = next();
+            for (size_t at = 0; at < list.size();) {
+                const size_t comma = list.find(',', at);
+                parallels.push_back(std::atoi(list.substr(at, comma - at).c_str()));
+                at = comma == std::string::npos ? list.size() : comma + 1;
+            }
+        } else if (a == "--batches") {
             batches.clear();
             const std::string list = next();
             for (size_t at = 0; at < list.size();) {
@@ -135,6 +148,22 @@ int main(int argc, char** argv) {
         const double steps_per_s = steps / secs;
         std::printf("tg%d_tps %.1f\n", b, steps_per_s * b);
         std::printf("tg%d_weight_gbs %.1f\n", b, steps_per_s * double(weight_bytes) / 1e9);
+    }
+    for (int n : parallels) {
+        if (n < 2) die("--parallel needs sequence counts of at least 2");
+        bitnet::model::SessionOptions po = so;
+        po.n_seq = n;
+        po.n_batch = std::max(n, 1);
+        po.n_ctx = steps + 8;
+        bitnet::model::Session par(*model, router, po);
+        std::vector<int32_t> seqs(static_cast<size_t>(n)), toks(static_cast<size_t>(n), 13);
+        for (int i = 0; i < n; ++i) seqs[size_t(i)] = i;
+        par.decode_parallel(seqs, toks, logits); // warm-up
+        const auto t0 = Clock::now();
+        for (int s = 0; s < steps; ++s) par.decode_parallel(seqs, toks, logits);
+        const double steps_per_s = steps / since(t0);
+        std::printf("par%d_tps %.1f\n", n, steps_per_s * n);
+        std::printf("par%d_weight_gbs %.1f\n", n, steps_per_s * double(weight_bytes) / 1e9);
     }
     return 0;
 }
