@@ -49,31 +49,148 @@ inline int32_t sum_q(const int8_t* q, int64_t len) {
 
 // ---- I2_S -------------------------------------------------------------------------------------
 
-// Byte j of a 128-block holds weights j, j+32, j+64, j+96 at bits 6, 4, 2, 0.
+// Byte j of a 128-block holds weights j, j+32, j+64, j+96 at bits 6, 4, 2, 0. The 32 bytes are
+// broadcast to both halves of a zmm and fields are masked in place instead of shifted down: a code
+// at bit s enters vpdpbusd as code << s (at most 128, still a valid u8), so each int32 lane sums
+// exact multiples of 2^s and one arithmetic shift per lane in the epilogue removes the scale.
+// Masking costs one op per 64 codes where shift-and-mask costs two.
+inline __m512i half_bytes(uint8_t lo, uint8_t hi) {
+    return _mm512_mask_set1_epi8(_mm512_set1_epi8(static_cast<char>(lo)), 0xffffffff00000000ull, static_cast<char>(hi));
+}
+inline __m512i half_dwords(int lo, int hi) { return _mm512_mask_set1_epi32(_mm512_set1_epi32(lo), 0xff00, hi); }
+inline __m512i bcast32(const uint8_t* p) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Lanes hold at most blocks * 2 * 4 * 128 * 128 before the scale is removed; callers keep a call
+// within kMaxBlocks so that stays below 2^31.
+constexpr int64_t kMaxBlocks = 4096;
+
+// Decode, M = 1: the weights stream from DRAM once. Each row keeps two accumulators (fields 6|4
+// and 2|0), so an 8-row tile has 16 independent vpdpbusd chains; with one accumulator per row
+// the chains are two dpbusd deep per block and latency, not memory, sets the pace. A tile of
+// fewer rows unrolls over blocks instead to keep as many chains.
+//
+// Prefetch: one line per row every other block (a line holds two blocks' codes), `pf` bytes
+// ahead, spread over the loop rather than issued in a burst per tile: on the AMD EPYC this was
+// tuned on, that beat a per-tile burst 64 rows ahead (x86::kWeightPrefetchRows), and prefetcht0
+// beat t1/t2/nta.
+template <int R>
+void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
+    constexpr int U = R >= 4 ? 1 : 4 / R;
+    const __m512i m01 = half_bytes(0xc0, 0x30), m23 = half_bytes(0x0c, 0x03);
+    __m512i acc0[R * U], acc1[R * U];
+#pragma GCC unroll 16
+    for (int i = 0; i < R * U; ++i) acc0[i] = acc1[i] = _mm512_setzero_si512();
+    auto step = [&](int64_t b, int u) __attribute__((always_inline)) {
+        const __m512i x0 = _mm512_loadu_si512(x + b * 128), x1 = _mm512_loadu_si512(x + b * 128 + 64);
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r) {
+            const __m512i v = bcast32(w + r * rb + b * 32);
+            acc0[r * U + u] = _mm512_dpbusd_epi32(acc0[r * U + u], _mm512_and_si512(v, m01), x0);
+            acc1[r * U + u] = _mm512_dpbusd_epi32(acc1[r * U + u], _mm512_and_si512(v, m23), x1);
+        }
+    };
+    constexpr int B = U < 2 ? 2 : U; // blocks per iteration: whole prefetched lines
+    int64_t b = 0;
+    for (; b + B <= nblk; b += B) {
+#pragma GCC unroll 16
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int u = 0; u < B; u += 2) __builtin_prefetch(w + r * rb + (b + u) * 32 + pf, 0, 3);
+#pragma GCC unroll 4
+        for (int u = 0; u < B; ++u) step(b + u, u % U);
+    }
+    for (; b < nblk; ++b) step(b, 0);
+    // Out of registers in one go before reducing (see i2s_tile).
+    alignas(64) int32_t lanes[2 * R * U][16];
+#pragma GCC unroll 16
+    for (int i = 0; i < R * U; ++i) {
+        _mm512_store_si512(lanes[2 * i], acc0[i]);
+        _mm512_store_si512(lanes[2 * i + 1], acc1[i]);
+    }
+    asm volatile("" ::: "memory");
+    const __m512i s01 = half_dwords(6, 4), s23 = half_dwords(2, 0);
+    for (int r = 0; r < R; ++r) {
+        __m512i t = _mm512_setzero_si512();
+        for (int u = 0; u < U; ++u) {
+            const int i = r * U + u;
+            t = _mm512_add_epi32(t, _mm512_add_epi32(_mm512_srav_epi32(_mm512_load_si512(lanes[2 * i]), s01),
+                                                     _mm512_srav_epi32(_mm512_load_si512(lanes[2 * i + 1]), s23)));
+        }
+        out[r] = hsum_i32(t);
+    }
+}
+
+// Prefill: R rows x T tokens of accumulators. Both code registers of a block carry the same
+// per-half scale (64 | 16): the second is the first's byte pattern shifted up by 4 bits, which
+// brings fields 2|0 to bits 6|4 (bits crossing into the next byte land under the mask's zeros).
+// Out of line so the register allocation of the tile loop does not depend on its caller's.
 template <int R, int T>
-void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x, int32_t out[][kTokens]) {
-    const __m512i sh01 = split_shift(6, 4), sh23 = split_shift(2, 0);
+[[gnu::noinline]] void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x, int32_t* out, int ldo) {
+    const __m512i m = half_bytes(0xc0, 0x30);
+    // Every loop over the tile is unrolled: an accumulator indexed by a loop variable anywhere
+    // keeps GCC from promoting the array to registers, and it then stores the whole tile to the
+    // stack on every block.
     __m512i acc[R][T];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_si512();
     for (int64_t b = 0; b < nblk; ++b) {
-        __m512i c0[R], c1[R];
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* p = w + r * rb + b * 32;
-            c0[r] = codes64(p, sh01);
-            c1[r] = codes64(p, sh23);
-        }
+        __m512i c[R];
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) c[r] = _mm512_and_si512(bcast32(w + r * rb + b * 32), m);
+#pragma GCC unroll 8
         for (int t = 0; t < T; ++t) {
-            const __m512i x0 = _mm512_loadu_si512(x[t] + b * 128);
-            const __m512i x1 = _mm512_loadu_si512(x[t] + b * 128 + 64);
-            for (int r = 0; r < R; ++r) {
-                acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c0[r], x0);
-                acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c1[r], x1);
-            }
+            const __m512i xv = _mm512_loadu_si512(x[t] + b * 128);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c[r], xv);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) c[r] = _mm512_and_si512(_mm512_slli_epi16(bcast32(w + r * rb + b * 32), 4), m);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+            const __m512i xv = _mm512_loadu_si512(x[t] + b * 128 + 64);
+#pragma GCC unroll 8
+            for (int r = 0; r < R; ++r) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c[r], xv);
         }
     }
+    // The tile leaves registers in one go before the reductions: reducing straight from the
+    // accumulators makes GCC spill part of the tile inside the block loop.
+    alignas(64) int32_t lanes[R * T][16];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) out[r][t] = hsum_i32(acc[r][t]);
+#pragma GCC unroll 16
+        for (int t = 0; t < T; ++t) _mm512_store_si512(lanes[r * T + t], acc[r][t]);
+    asm volatile("" ::: "memory");
+    const __m512i s = half_dwords(6, 4);
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r * ldo + t] = hsum_i32(_mm512_srav_epi32(_mm512_load_si512(lanes[r * T + t]), s));
+}
+
+// 4 x 5 keeps the 20 accumulators, 4 code registers and an activation register in the 32 zmm
+// without spills under GCC 12 (4 x 6 spilled, 3 x 8 reads the activations 33% more per MAC).
+constexpr int kGemvRows = 8;
+constexpr int kGemmRows = 4, kGemmTokens = 5;
+constexpr int kChunk = 65; // tokens whose Σq is kept per chunk: whole 5-token tiles
+
+// Calls f.template operator()<R, T>() with R in {kGemmRows, 1}, T in 1..kGemmTokens.
+template <int R, int T = kGemmTokens, class F>
+inline void dispatch_tokens(int tokens, F&& f) {
+    if constexpr (T > 1)
+        if (tokens < T) return dispatch_tokens<R, T - 1>(tokens, f);
+    f.template operator()<R, T>();
+}
+template <class F>
+inline void dispatch_gemm(int rows, int tokens, F&& f) {
+    if (rows == kGemmRows) dispatch_tokens<kGemmRows>(tokens, f);
+    else dispatch_tokens<1>(tokens, f);
+}
+
+inline float i2s_out(int32_t dot, int32_t qsum, float xscale, float wscale) {
+    const float unscaled = static_cast<float>(dot - qsum) / xscale;
+    return unscaled * wscale;
 }
 
 bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
@@ -81,36 +198,64 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const size_t rb = static_cast<size_t>(K / 4);
     const auto* W = static_cast<const uint8_t*>(a.w->data);
     const bitnet_qact& xq = *a.x_q;
-    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-        int32_t qsum[64];
-        x86::walk_tiles<kRows, kTokens>(
-            n0, n1, a.m, 64,
-            [&](int64_t t0, int64_t tc) {
-                for (int64_t t = 0; t < tc; ++t)
-                    qsum[t] = xq.row_sums != nullptr
-                                  ? xq.row_sums[t0 + t]
-                                  : sum_q(xq.data + (t0 + t) * xq.row_stride, K);
-            },
-            [&](int64_t n, int rows, int64_t t0, int tokens) {
-                const int64_t c0 = t0 - t0 % 64; // the chunk qsum belongs to
-                // Rows far ahead, once per tile, when decoding (see kWeightPrefetchRows); a GEMM
-                // reuses each tile over many tokens and the prefetches would only evict its data.
-                if (a.m <= kTokens && t0 == c0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
-                const int8_t* xs[kTokens];
-                for (int t = 0; t < tokens; ++t) xs[t] = xq.data + (t0 + t) * xq.row_stride;
-                int32_t dots[kRows][kTokens];
-                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
-                    i2s_tile<R, T>(W + n * rb, rb, nblk, xs, dots);
-                });
-                for (int t = 0; t < tokens; ++t) {
-                    const int64_t m = t0 + t;
-                    for (int r = 0; r < rows; ++r) {
-                        const int32_t dot = dots[r][t] - qsum[m - c0];
-                        const float unscaled = static_cast<float>(dot) / xq.scales[m];
-                        a.y[m * a.ldy + n + r] = unscaled * a.w->scale;
-                    }
+    auto qsum_of = [&](int64_t m) {
+        return xq.row_sums != nullptr ? xq.row_sums[m] : sum_q(xq.data + m * xq.row_stride, K);
+    };
+    if (a.m == 1) {
+        const int32_t qs = qsum_of(0);
+        const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
+        x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1;) {
+                const int rows = n + kGemvRows <= n1 ? kGemvRows : 1;
+                int32_t dots[kGemvRows] = {};
+                for (int64_t b0 = 0; b0 < nblk; b0 += kMaxBlocks) {
+                    int32_t part[kGemvRows];
+                    const int64_t nb = std::min(kMaxBlocks, nblk - b0);
+                    const uint8_t* w = W + n * rb + b0 * 32;
+                    if (rows == kGemvRows) i2s_gemv_tile<kGemvRows>(w, rb, nb, xq.data + b0 * 128, part, pf);
+                    else i2s_gemv_tile<1>(w, rb, nb, xq.data + b0 * 128, part, pf);
+                    for (int r = 0; r < rows; ++r) dots[r] += part[r];
                 }
-            });
+                for (int r = 0; r < rows; ++r) a.y[n + r] = i2s_out(dots[r], qs, xq.scales[0], a.w->scale);
+                n += rows;
+            }
+        });
+        return BITNET_OK;
+    }
+    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+        int32_t qsum[kChunk];
+        auto tile = [&](int64_t n, int rows, int64_t t0, int tokens, int64_t c0) {
+            int32_t dots[kGemmRows][kGemmTokens] = {};
+            for (int64_t b0 = 0; b0 < nblk; b0 += kMaxBlocks) {
+                const int64_t nb = std::min(kMaxBlocks, nblk - b0);
+                const int8_t* xs[kGemmTokens];
+                for (int t = 0; t < tokens; ++t) xs[t] = xq.data + (t0 + t) * xq.row_stride + b0 * 128;
+                int32_t part[kGemmRows][kGemmTokens];
+                dispatch_gemm(rows, tokens, [&]<int R, int T>() {
+                    i2s_tile<R, T>(W + n * rb + b0 * 32, rb, nb, xs, &part[0][0], kGemmTokens);
+                });
+                for (int r = 0; r < rows; ++r)
+                    for (int t = 0; t < tokens; ++t) dots[r][t] += part[r][t];
+            }
+            for (int t = 0; t < tokens; ++t) {
+                const int64_t m = t0 + t;
+                for (int r = 0; r < rows; ++r)
+                    a.y[m * a.ldy + n + r] = i2s_out(dots[r][t], qsum[m - c0], xq.scales[m], a.w->scale);
+            }
+        };
+        for (int64_t c0 = 0; c0 < a.m; c0 += kChunk) {
+            const int64_t cc = std::min<int64_t>(kChunk, a.m - c0);
+            for (int64_t t = 0; t < cc; ++t) qsum[t] = qsum_of(c0 + t);
+            for (int64_t n = n0; n < n1;) {
+                const int rows = n + kGemmRows <= n1 ? kGemmRows : 1;
+                // A few tokens still stream the weights once per call, as decode does; a larger
+                // GEMM reuses each tile over many tokens and the prefetches would evict its data.
+                if (a.m <= 4 && c0 == 0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
+                for (int64_t t0 = c0; t0 < c0 + cc; t0 += kGemmTokens)
+                    tile(n, rows, t0, static_cast<int>(std::min<int64_t>(kGemmTokens, c0 + cc - t0)), c0);
+                n += rows;
+            }
+        }
     });
     return BITNET_OK;
 }
