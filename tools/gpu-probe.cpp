@@ -51,6 +51,17 @@ double d2d_bandwidth(const bitnet::LoadedPlugin& p) {
     return best;
 }
 
+// "1,4,16" -> {1, 4, 16}.
+std::vector<int> int_list(const std::string& list) {
+    std::vector<int> out;
+    for (size_t at = 0; at < list.size();) {
+        const size_t comma = list.find(',', at);
+        out.push_back(std::atoi(list.substr(at, comma - at).c_str()));
+        at = comma == std::string::npos ? list.size() : comma + 1;
+    }
+    return out;
+}
+
 size_t used_bytes(const bitnet::LoadedPlugin& p) {
     size_t free_b = 0, total = 0;
     const bitnet_device_iface* dev = p.device_iface();
@@ -75,23 +86,9 @@ int main(int argc, char** argv) {
         else if (a == "-m") model_path = next();
         else if (a == "--prompt") prompt = std::atoi(next().c_str());
         else if (a == "--steps") steps = std::atoi(next().c_str());
-        else if (a == "--parallel") {
-            parallels.clear();
-            const std::string list = next();
-            for (size_t at = 0; at < list.size();) {
-                const size_t comma = list.find(',', at);
-                parallels.push_back(std::atoi(list.substr(at, comma - at).c_str()));
-                at = comma == std::string::npos ? list.size() : comma + 1;
-            }
-        } else if (a == "--batches") {
-            batches.clear();
-            const std::string list = next();
-            for (size_t at = 0; at < list.size();) {
-                const size_t comma = list.find(',', at);
-                batches.push_back(std::atoi(list.substr(at, comma - at).c_str()));
-                at = comma == std::string::npos ? list.size() : comma + 1;
-            }
-        } else die("unknown argument " + a);
+        else if (a == "--parallel") parallels = int_list(next());
+        else if (a == "--batches") batches = int_list(next());
+        else die("unknown argument " + a);
     }
     if (plugin_dir.empty() || model_path.empty() || prompt < 1 || steps < 1) die("usage: --plugin-dir DIR -m MODEL");
 
