@@ -6,6 +6,7 @@
 #include "avx2.hpp"
 #include "simd.hpp"
 
+#include "q8k_impl.hpp"
 #include "tiling.hpp"
 
 #include <algorithm>
@@ -171,6 +172,69 @@ bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     return BITNET_OK;
 }
 
+// Q6_K x Q8_K, llama.cpp's pairing for its Q6_K head (see the avx512 plugin and q8k_impl.hpp):
+// each token's f32 row is quantized to int8 per 256-block, 32 weights cost vpmaddubsw + vpmaddwd
+// (the sub-block scales ride in the second's int16 operand) + vpaddd, and each block's exact
+// integer sum is scaled once by d_w·d_x. Codes stay unsigned (0..63); the offset of 32 comes off
+// once per block through the activations' 16-sums. Overflow: a vpmaddubsw pair is at most
+// 2·63·127, a block's lane gathers 8 of them times |sc| <= 128 plus the offset term: < 2^26.
+template <int R, int T>
+void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch, float out[][kTokens]) {
+    const __m256i m0f = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = w + r * rb + b * 210;
+            if (prefetch) x86::prefetch(blk + x86::kWeightPrefetchRows * rb, 210);
+            const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
+            const __m256i coef = _mm256_mullo_epi16(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), _mm256_set1_epi16(-32));
+            __m256i s[T];
+            for (int t = 0; t < T; ++t)
+                s[t] = _mm256_madd_epi16(coef, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].bsum + 16 * b)));
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+                const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+                // Elements 32v.. of the half: a nibble of ql0/ql1 and bits 2v'..2v'+1 of qh moved to
+                // bits 4..5 (16-bit shifts; the 0x30 mask drops what crossed from a neighbour byte).
+                for (int v = 0; v < 4; ++v) {
+                    const __m256i lo = v == 0 ? _mm256_and_si256(ql0, m0f)
+                                       : v == 1 ? _mm256_and_si256(ql1, m0f)
+                                       : v == 2 ? _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m0f)
+                                                : _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m0f);
+                    const __m256i hi = v == 0 ? _mm256_slli_epi16(qh, 4)
+                                       : v == 1 ? _mm256_slli_epi16(qh, 2)
+                                       : v == 2 ? qh
+                                                : _mm256_srli_epi16(qh, 2);
+                    const __m256i q = _mm256_or_si256(lo, _mm256_and_si256(hi, m30));
+                    const int j = 8 * h + 2 * v; // sub-blocks j (bytes 0..15) and j + 1 (16..31)
+                    const __m256i scv = _mm256_setr_m128i(_mm_set1_epi16(sc[j]), _mm_set1_epi16(sc[j + 1]));
+                    for (int t = 0; t < T; ++t) {
+                        const __m256i xv =
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].q + 256 * b + 128 * h + 32 * v));
+                        s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), scv));
+                    }
+                }
+            }
+            const float d = half_to_float(blk + 208);
+            for (int t = 0; t < T; ++t)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), _mm256_set1_ps(d * xs[t].d[b]), acc[r][t]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
+}
+
+bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
+                                  float out[][kTokens]) { q6k_q8k_tile<R, T>(w, rb, nb, xs, prefetch, out); };
+    if (x86::q6k_q8k_matmul<Simd, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k), kRowAlign, tile)) return BITNET_OK;
+    return float_matmul<Q6_K>(p, a); // a row too long for one token's record on the stack
+}
+
 } // namespace
 
 bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept {
@@ -180,7 +244,7 @@ bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcep
     return x86::run_matmul(plugin, args, "matmul_q8_0_f32_2x4__avx2", BITNET_ACT_F32, 32, Q8_0::row_bytes, &float_matmul<Q8_0>);
 }
 bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_q6_k_f32_2x4__avx2", BITNET_ACT_F32, 256, Q6_K::row_bytes, &float_matmul<Q6_K>);
+    return x86::run_matmul(plugin, args, "matmul_q6_k_f32q8k_2x4__avx2", BITNET_ACT_F32, 256, Q6_K::row_bytes, &q6k_matmul);
 }
 
 } // namespace bitnet::avx2

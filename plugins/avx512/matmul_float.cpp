@@ -189,9 +189,6 @@ bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
 // vpmaddubsw and the offset of 32 is taken off once per block through the activations' 16-sums.
 // Results differ from the f32 reference by the activations' int8 rounding (|Δx| <= d_x/2), as
 // llama.cpp's do; the conformance test bounds exactly that.
-constexpr size_t kQ8KBuf = 48 * 1024; // one thread's quantized tokens, on its stack
-constexpr int64_t kQ8KMaxTokens = 64;
-
 struct Q6KBlock {
     __m512i q[4];   // codes 0..63 of elements 64v .. 64v+63
     __m512i sc[4];  // per int16 lane i of vector v: the scale of sub-block 4v + i/8
@@ -255,37 +252,10 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
 }
 
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    const int64_t K = a.k;
-    const size_t rec = x86::q8k_record_bytes(K);
-    // A row too long for one token's record on the stack (K > ~43k) keeps the f32 path.
-    if (rec > kQ8KBuf) return float_matmul<Q6_K>(p, a);
-    const int64_t chunk = std::min<int64_t>(static_cast<int64_t>(kQ8KBuf / rec), kQ8KMaxTokens);
-    const size_t rb = Q6_K::row_bytes(K);
-    const auto* W = static_cast<const uint8_t*>(a.w->data);
-    // Decode streams the whole head once; a GEMM re-reads each row's blocks from L1 per token tile.
-    const bool prefetch = a.m == 1;
-    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-        // Every thread quantizes the tokens itself: K values per token, nothing next to the rows.
-        alignas(64) uint8_t buf[kQ8KBuf];
-        int64_t c0 = 0;
-        x86::walk_tiles<kRows, kTokens>(
-            n0, n1, a.m, chunk,
-            [&](int64_t t0, int64_t tc) {
-                c0 = t0;
-                for (int64_t t = 0; t < tc; ++t) x86::q8k_quantize<Simd>(a.x_f32 + (t0 + t) * a.ldx, K, buf + t * rec);
-            },
-            [&](int64_t n, int rows, int64_t t0, int tokens) {
-                x86::Q8KRow xs[kTokens];
-                for (int t = 0; t < tokens; ++t) xs[t] = x86::q8k_view(buf + (t0 - c0 + t) * rec, K);
-                float out[kRows][kTokens];
-                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
-                    q6k_q8k_tile<R, T>(W + n * rb, rb, K / 256, xs, prefetch, out);
-                });
-                for (int t = 0; t < tokens; ++t)
-                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = out[r][t] * a.w->scale;
-            });
-    });
-    return BITNET_OK;
+    auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
+                                  float out[][kTokens]) { q6k_q8k_tile<R, T>(w, rb, nb, xs, prefetch, out); };
+    if (x86::q6k_q8k_matmul<Simd, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k), kRowAlign, tile)) return BITNET_OK;
+    return float_matmul<Q6_K>(p, a); // a row too long for one token's record on the stack
 }
 
 } // namespace
