@@ -7,6 +7,7 @@
 #include "neon.hpp"
 #include "simd.hpp"
 
+#include "float_matmul_impl.hpp"
 #include "tiling.hpp"
 
 #include <arm_neon.h>
@@ -130,23 +131,18 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
 
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    const int64_t K = a.k;
-    const size_t rb = Fmt::row_bytes(K);
-    const auto* W = static_cast<const uint8_t*>(a.w->data);
-    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-        x86::walk_tiles<kRows, kTokens>(
-            n0, n1, a.m, 64, [](int64_t, int64_t) {},
-            [&](int64_t n, int rows, int64_t t0, int tokens) {
-                const float* xs[kTokens];
-                for (int t = 0; t < tokens; ++t) xs[t] = a.x_f32 + (t0 + t) * a.ldx;
-                float out[kRows][kTokens];
-                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
-                    float_tile<Fmt, R, T>(W + n * rb, rb, K, xs, out);
-                });
-                for (int t = 0; t < tokens; ++t)
-                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = out[r][t] * a.w->scale;
-            });
-    });
+    const size_t rb = Fmt::row_bytes(a.k);
+    // One token is a tile of one column: the same kernel decodes and sums.
+    x86::float_matmul_loop<kRows, kRows, kTokens>(
+        p, a, rb, kRowAlign,
+        [&]<int R>(const uint8_t* w, float* y) {
+            float out[kRows][kTokens];
+            float_tile<Fmt, R, 1>(w, rb, a.k, &a.x_f32, out);
+            for (int r = 0; r < R; ++r) y[r] = out[r][0] * a.w->scale;
+        },
+        [&]<int R, int T>(const uint8_t* w, const float* const* xs, float out[][kTokens]) {
+            float_tile<Fmt, R, T>(w, rb, a.k, xs, out);
+        });
     return BITNET_OK;
 }
 
