@@ -9,6 +9,7 @@
 #include "simd.hpp"
 
 #include "tiling.hpp"
+#include "tq_matmul_impl.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -19,7 +20,7 @@ namespace {
 
 using x86::Plugin;
 
-constexpr int kRows = 2, kTokens = 4, kTable = 4096;
+constexpr int kRows = 2, kTokens = 4;
 constexpr int64_t kRowAlign = 16;
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
@@ -99,18 +100,6 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
 }
 
 // ---- TQ2_0 / TQ1_0 ----------------------------------------------------------------------------
-
-struct BlockSums {
-    int32_t v[kTable];
-    int64_t nb = 0, t0 = 0;
-    void fill(const bitnet_qact& xq, int64_t t0_, int64_t tc, int64_t nb_) {
-        nb = nb_;
-        t0 = t0_;
-        for (int64_t t = 0; t < tc; ++t)
-            for (int64_t b = 0; b < nb; ++b) v[t * nb + b] = sum_q(xq.data + (t0 + t) * xq.row_stride + b * 256, 256);
-    }
-    const int32_t* of(int64_t m) const { return v + (m - t0) * nb; }
-};
 
 // The scalar reference's per-block step: sumf += (float)sumi * (d_act * d_w).
 template <int R, int T>
@@ -206,37 +195,13 @@ void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
 
 template <bool Tq1>
 bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    const int64_t K = a.k, nb = K / 256;
-    const size_t rb = static_cast<size_t>(nb * (Tq1 ? 54 : 66));
-    const auto* W = static_cast<const uint8_t*>(a.w->data);
-    const bitnet_qact& xq = *a.x_q;
-    if (nb > kTable) return x86::invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
-    const int64_t chunk = std::clamp<int64_t>(kTable / nb, 1, 64);
-    x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-        BlockSums sums;
-        x86::walk_tiles<kRows, kTokens>(
-            n0, n1, a.m, chunk, [&](int64_t t0, int64_t tc) { sums.fill(xq, t0, tc, nb); },
-            [&](int64_t n, int rows, int64_t t0, int tokens) {
-                // Decode streams the weights cold: prefetch ahead as the I2_S kernel does.
-                if (a.m <= kTokens && t0 == 0) x86::prefetch(W + (n + x86::kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
-                const int8_t* xs[kTokens];
-                const int32_t* bs[kTokens];
-                const float* da[kTokens];
-                for (int t = 0; t < tokens; ++t) {
-                    xs[t] = xq.data + (t0 + t) * xq.row_stride;
-                    bs[t] = sums.of(t0 + t);
-                    da[t] = xq.scales + (t0 + t) * nb;
-                }
-                float sumf[kRows][kTokens];
-                x86::dispatch_tile<kRows>(rows, tokens, [&]<int R, int T>() {
-                    if constexpr (Tq1) tq1_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
-                    else tq2_tile<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
-                });
-                for (int t = 0; t < tokens; ++t)
-                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = sumf[r][t] * a.w->scale;
-            });
-    });
-    return BITNET_OK;
+    return x86::tq_matmul_loop<Tq1, kRows, kTokens>(
+        p, a, kRowAlign, &sum_q,
+        [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
+                          const float* const* da, float sumf[][kTokens]) {
+            if constexpr (Tq1) tq1_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
+            else tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
+        });
 }
 
 } // namespace

@@ -1,0 +1,59 @@
+// The TQ2_0 / TQ1_0 matmul loop of the x86 plugins, whose vpdpbusd / vpmaddubsw take the stored
+// codes (t + 1, unsigned) and take Σq off per 256-block: each thread keeps those block sums for a
+// chunk of tokens in a stack table. The plugin supplies sum_q(q, len), its Σ of len int8, and
+// tile.template operator()<R, T>(w, xs, bs, da, sumf) over MR-row x NT-token tiles (NT = 4).
+#pragma once
+
+#include "tiling.hpp"
+#include "x86_plugin.hpp"
+
+#include <algorithm>
+#include <cstdint>
+
+namespace bitnet::x86 {
+
+constexpr int64_t kTqTable = 4096; // int32 block sums per chunk: one token's blocks up to K = 1M
+
+template <bool Tq1, int MR, int NT, class SumQ, class Tile>
+bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64_t row_align, SumQ&& sum_q,
+                             Tile&& tile) {
+    static_assert(NT == 4, "dispatch_tile covers 1..4 tokens");
+    const int64_t K = a.k, nb = K / 256;
+    const size_t rb = static_cast<size_t>(nb * (Tq1 ? 54 : 66));
+    const auto* W = static_cast<const uint8_t*>(a.w->data);
+    const bitnet_qact& xq = *a.x_q;
+    if (nb > kTqTable) return invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
+    const int64_t chunk = std::clamp<int64_t>(kTqTable / nb, 1, 64);
+    parallel_ranges(p, a.n, row_align, [&](int64_t n0, int64_t n1) {
+        int32_t sums[kTqTable];
+        int64_t c0 = 0;
+        walk_tiles<MR, NT>(
+            n0, n1, a.m, chunk,
+            [&](int64_t t0, int64_t tc) {
+                c0 = t0;
+                for (int64_t t = 0; t < tc; ++t)
+                    for (int64_t b = 0; b < nb; ++b) sums[t * nb + b] = sum_q(xq.data + (t0 + t) * xq.row_stride + b * 256, 256);
+            },
+            [&](int64_t n, int rows, int64_t t0, int tokens) {
+                // Decode streams the weights cold: prefetch ahead as the I2_S kernels do.
+                if (a.m <= NT && t0 == 0) prefetch(W + (n + kWeightPrefetchRows) * rb, static_cast<size_t>(rows) * rb);
+                const int8_t* xs[NT];
+                const int32_t* bs[NT];
+                const float* da[NT];
+                for (int t = 0; t < tokens; ++t) {
+                    xs[t] = xq.data + (t0 + t) * xq.row_stride;
+                    bs[t] = sums + (t0 + t - c0) * nb;
+                    da[t] = xq.scales + (t0 + t) * nb;
+                }
+                float sumf[MR][NT];
+                dispatch_tile<MR>(rows, tokens, [&]<int R, int T>() {
+                    tile.template operator()<R, T>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                });
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) a.y[(t0 + t) * a.ldy + n + r] = sumf[r][t] * a.w->scale;
+            });
+    });
+    return BITNET_OK;
+}
+
+} // namespace bitnet::x86
