@@ -107,13 +107,8 @@ bitnet_status norm_quantize(void* plugin, const void* args, const char* what, bi
                 return run_quantize_i8b256(plugin, &qa, nullptr);
             }
             // Rows too long for registers: the three kernels in turn.
-            if (a.residual != nullptr) {
-                const bitnet_add_args add{sizeof add, a.m, a.n, a.residual, a.ld_residual, a.x, a.ldx};
-                if (bitnet_status st = run_add(plugin, &add, nullptr); st != BITNET_OK) return st;
-            }
-            const bitnet_rmsnorm_args norm{sizeof norm, a.m, a.n, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy};
-            if (bitnet_status st = run_rmsnorm(plugin, &norm, nullptr); st != BITNET_OK) return st;
-            return b256 ? run_quantize_i8b256(plugin, &qa, nullptr) : run_quantize_i8row(plugin, &qa, nullptr);
+            return sdk::norm_quantize_by_parts(plugin, a, &run_add, &run_rmsnorm,
+                                               b256 ? &run_quantize_i8b256 : &run_quantize_i8row);
         });
 }
 

@@ -6,20 +6,13 @@ namespace bitnet::scalar {
 namespace {
 
 bitnet_status norm_quantize(void* plugin, const void* args, const char* what, bitnet_act_type act,
-                            bitnet_status (*quantize)(void*, const void*, void*) noexcept) noexcept {
+                            sdk::RunFn quantize) noexcept {
     return run_op<bitnet_norm_quantize_args>(
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_norm_quantize_args, out),
         [&](const Plugin& p, const bitnet_norm_quantize_args& a) -> bitnet_status {
             if (a.act_type != act) return invalid(p, what, "act_type is not this kernel's");
             if (a.residual != nullptr && a.y == a.x) return invalid(p, what, "y aliases x while a residual is added");
-            if (a.residual != nullptr) {
-                const bitnet_add_args add{sizeof add, a.m, a.n, a.residual, a.ld_residual, a.x, a.ldx};
-                if (bitnet_status st = run_add_f32(plugin, &add, nullptr); st != BITNET_OK) return st;
-            }
-            const bitnet_rmsnorm_args norm{sizeof norm, a.m, a.n, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy};
-            if (bitnet_status st = run_rmsnorm_f32(plugin, &norm, nullptr); st != BITNET_OK) return st;
-            const bitnet_quantize_args q{sizeof q, a.m, a.n, a.y, a.ldy, a.out};
-            return quantize(plugin, &q, nullptr);
+            return sdk::norm_quantize_by_parts(plugin, a, &run_add_f32, &run_rmsnorm_f32, quantize);
         });
 }
 

@@ -110,6 +110,22 @@ bitnet_status run_op(void* handle, const void* args, const char* what, size_t mi
     });
 }
 
+// BITNET_OP_NORM_QUANTIZE as its definition says: the plugin's own ADD (when a.residual is set),
+// RMSNORM and QUANTIZE_ACT run functions, in turn. For plugins that have no fused kernel for a
+// case, or define the op by its parts (the reference). Returns the first failure.
+using RunFn = bitnet_status (*)(void* instance, const void* args, void* workspace) noexcept;
+inline bitnet_status norm_quantize_by_parts(void* instance, const bitnet_norm_quantize_args& a, RunFn add, RunFn rmsnorm,
+                                            RunFn quantize) noexcept {
+    if (a.residual != nullptr) {
+        const bitnet_add_args add_args{sizeof add_args, a.m, a.n, a.residual, a.ld_residual, a.x, a.ldx};
+        if (bitnet_status st = add(instance, &add_args, nullptr); st != BITNET_OK) return st;
+    }
+    const bitnet_rmsnorm_args norm{sizeof norm, a.m, a.n, a.x, a.ldx, a.weight, a.eps, a.y, a.ldy};
+    if (bitnet_status st = rmsnorm(instance, &norm, nullptr); st != BITNET_OK) return st;
+    const bitnet_quantize_args q{sizeof q, a.m, a.n, a.y, a.ldy, a.out};
+    return quantize(instance, &q, nullptr);
+}
+
 // Copies a reason into a probe's output buffer (always NUL-terminated when len > 0).
 inline void write_reason(char* out, size_t len, const char* reason) noexcept {
     if (out == nullptr || len == 0) return;
