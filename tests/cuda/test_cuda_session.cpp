@@ -38,9 +38,7 @@ const char* kModels[] = {"b158-small-i2_s.gguf", "bitnet-small-tq2_0.gguf", "p2-
 // Device session against the CPU (scalar) session on one model file: a 40-token prefill with every
 // row's logits (batched GEMV/GEMM, tiled attention), 12 greedy decode steps (step 1 eager, step 2
 // recorded, the rest replayed graphs), then a 4-token step three times (batched decode).
-void expect_device_matches_cpu(const fs::path& path, const std::string& label) {
-    Fixture f;
-    if (std::string why = cuda_unavailable(f.reg); !why.empty()) GTEST_SKIP() << why;
+void expect_device_matches_cpu(Fixture& f, const fs::path& path, const std::string& label) {
     auto model = bitnet::model::Model::load(path);
     bitnet::Router cpu_router(f.reg, {{{"all", "scalar"}}, {}});
     bitnet::Router gpu_router(f.reg, {});
@@ -108,7 +106,9 @@ TEST_P(DeviceSession, MatchesCpuSessionPrefillAndGraphDecode) {
     if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR)";
     const fs::path path = *dir / GetParam();
     if (!fs::exists(path)) GTEST_SKIP() << path << " not in the oracle folder";
-    expect_device_matches_cpu(path, GetParam());
+    Fixture f;
+    if (std::string why = cuda_unavailable(f.reg); !why.empty()) GTEST_SKIP() << why;
+    expect_device_matches_cpu(f, path, GetParam());
 }
 
 INSTANTIATE_TEST_SUITE_P(Oracle, DeviceSession, ::testing::ValuesIn(kModels),
@@ -124,6 +124,8 @@ struct GenCase {
 class GeneratedDeviceSession : public ::testing::TestWithParam<GenCase> {};
 
 TEST_P(GeneratedDeviceSession, MatchesCpuSession) {
+    Fixture f;
+    if (std::string why = cuda_unavailable(f.reg); !why.empty()) GTEST_SKIP() << why;
     namespace mg = bitnet::modelgen;
     mg::ModelSpec spec;
     spec.hidden = 512;
@@ -139,7 +141,7 @@ TEST_P(GeneratedDeviceSession, MatchesCpuSession) {
     const fs::path dir = bitnet::testing::make_temp_dir("cuda-session");
     const fs::path path = dir / "model.gguf";
     mg::generate_model(spec, o, path);
-    expect_device_matches_cpu(path, std::string(GetParam().weights) + "+" + GetParam().head);
+    expect_device_matches_cpu(f, path, std::string(GetParam().weights) + "+" + GetParam().head);
     fs::remove_all(dir);
 }
 
