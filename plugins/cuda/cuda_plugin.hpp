@@ -6,6 +6,8 @@
 #include <bitnet/plugin.h>
 #include <bitnet/plugin.hpp>
 
+#include "arena.hpp"
+
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -34,6 +36,8 @@ struct Plugin {
     // buffers) refuses with INVALID_ARGUMENT instead of faulting and poisoning the context.
     std::mutex mu;
     std::map<uintptr_t, size_t> allocs;
+    // Where device_alloc carves memory from (guarded by mu); cudaMalloc when not ready().
+    Arena arena;
 
     // One grow-only scratch buffer (attention's scores and partial sums). Outgrown buffers are
     // kept until destroy: a captured graph may still point at them.
@@ -75,6 +79,8 @@ inline bitnet_status check_launch(const Plugin& p, const char* what) noexcept {
 // Device memory, registered for on_device().
 bitnet_status device_alloc(Plugin& p, size_t bytes, void** out) noexcept;
 void device_free(Plugin& p, void* ptr) noexcept;
+// Returns memory to the arena or cudaFree; the caller holds p.mu and has unregistered it.
+void release_device_memory(Plugin& p, void* ptr) noexcept;
 // True when [ptr, ptr+bytes) lies inside one registered allocation.
 bool on_device(Plugin& p, const void* ptr, size_t bytes) noexcept;
 // At least `bytes` of scratch (grow-only; safe during capture, see Plugin::retired).

@@ -9,28 +9,34 @@ bitnet_status device_alloc(Plugin& p, size_t bytes, void** out) noexcept {
     if (out == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
     *out = nullptr;
     void* ptr = nullptr;
-    // cudaMalloc returns 256-byte aligned memory, as the iface promises.
-    if (bitnet_status st = check(p, "cuda alloc", cudaMalloc(&ptr, bytes == 0 ? 1 : bytes)); st != BITNET_OK)
-        return st;
+    std::lock_guard lock(p.mu);
+    // Both the arena and cudaMalloc return 256-byte aligned memory, as the iface promises.
+    if (p.arena.ready()) ptr = p.arena.alloc(bytes);
+    if (ptr == nullptr) {
+        if (bitnet_status st = check(p, "cuda alloc", cudaMalloc(&ptr, bytes == 0 ? 1 : bytes)); st != BITNET_OK)
+            return st;
+    }
     try {
-        std::lock_guard lock(p.mu);
         p.allocs[reinterpret_cast<uintptr_t>(ptr)] = bytes == 0 ? 1 : bytes;
     } catch (...) {
-        cudaFree(ptr);
+        release_device_memory(p, ptr);
         return BITNET_ERR_OUT_OF_MEMORY;
     }
     *out = ptr;
     return BITNET_OK;
 }
 
+void release_device_memory(Plugin& p, void* ptr) noexcept {
+    // Reusing an arena range is safe without a wait: every kernel and copy is ordered on p.stream.
+    // cudaFree waits for work using the memory; the host frees only after its last use anyway.
+    if (!p.arena.free(ptr)) cudaFree(ptr);
+}
+
 void device_free(Plugin& p, void* ptr) noexcept {
     if (ptr == nullptr) return;
-    {
-        std::lock_guard lock(p.mu);
-        p.allocs.erase(reinterpret_cast<uintptr_t>(ptr));
-    }
-    // cudaFree waits for work using the memory; the host frees only after its last use anyway.
-    cudaFree(ptr);
+    std::lock_guard lock(p.mu);
+    p.allocs.erase(reinterpret_cast<uintptr_t>(ptr));
+    release_device_memory(p, ptr);
 }
 
 bool on_device(Plugin& p, const void* ptr, size_t bytes) noexcept {

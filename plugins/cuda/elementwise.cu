@@ -44,6 +44,21 @@ __global__ void kv_store(const float* __restrict__ k, const float* __restrict__ 
     vc[dst] = float_to_half_bits(v[src]);
 }
 
+// KV_STORE_SEQS: row t at position pos[t] of slot slot[t]; rows out of range are skipped.
+__global__ void kv_store_seqs(const float* __restrict__ k, const float* __restrict__ v, int ld, uint16_t* __restrict__ kc,
+                              uint16_t* __restrict__ vc, int kv_stride, int width, const int32_t* __restrict__ pos,
+                              const int32_t* __restrict__ slot, int64_t slot_stride, int n_slots, int max_keys) {
+    griddep_enter();
+    const int i = blockIdx.x * kThreads + threadIdx.x;
+    const int t = blockIdx.y;
+    const int p = pos[t], s = slot[t];
+    if (i >= width || s < 0 || s >= n_slots || p < 0 || p >= max_keys) return;
+    const size_t dst = static_cast<size_t>(s) * slot_stride + static_cast<size_t>(p) * kv_stride + i;
+    const size_t src = static_cast<size_t>(t) * ld + i;
+    kc[dst] = float_to_half_bits(k[src]);
+    vc[dst] = float_to_half_bits(v[src]);
+}
+
 size_t span_bytes(int m, int ld, int n, size_t elem) { return ((size_t(m) - 1) * ld + n) * elem; }
 
 } // namespace
@@ -95,6 +110,27 @@ bitnet_status run_kv_store(void* plugin, const void* args, void*) noexcept {
                 return not_on_device(p, what, "k, v or the cache is not device memory of this plugin (or too small)");
             launch_kernel(p.pdl, kv_store, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, 
                 a.k, a.v, a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, p.dyn_n_past, a.pos0);
+            return check_launch(p, what);
+        });
+}
+
+bitnet_status run_kv_store_seqs(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "kv_store_seqs_f16__cuda";
+    return run_op<bitnet_kv_store_args>(
+        plugin, args, what, CUDA_SIZE_UPTO(bitnet_kv_store_args, max_keys),
+        [&](Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
+            if (a.m <= 0 || a.width <= 0 || a.k == nullptr || a.v == nullptr || a.k_cache == nullptr ||
+                a.v_cache == nullptr || a.ld < a.width || a.kv_stride < a.width || a.n_slots <= 0 || a.max_keys <= 0 ||
+                a.slot_stride < int64_t(a.max_keys) * a.kv_stride)
+                return fail(p, what, "bad m, width, pointers, ld, kv_stride, n_slots, max_keys or slot_stride");
+            const size_t cache = size_t(a.n_slots - 1) * size_t(a.slot_stride) * 2 + span_bytes(a.max_keys, a.kv_stride, a.width, 2);
+            if (!on_device(p, a.k, span_bytes(a.m, a.ld, a.width, 4)) || !on_device(p, a.v, span_bytes(a.m, a.ld, a.width, 4)) ||
+                !on_device(p, a.k_cache, cache) || !on_device(p, a.v_cache, cache) ||
+                !on_device(p, a.row_pos, size_t(a.m) * 4) || !on_device(p, a.row_slot, size_t(a.m) * 4))
+                return not_on_device(p, what, "k, v, the cache or the row arrays are not device memory of this plugin (or too small)");
+            launch_kernel(p.pdl, kv_store_seqs, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, a.k, a.v,
+                          a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, a.row_pos, a.row_slot, a.slot_stride,
+                          a.n_slots, a.max_keys);
             return check_launch(p, what);
         });
 }

@@ -12,7 +12,7 @@ namespace {
 
 // Bump whenever any kernel's code or numerics change: build_id keys the host's tuning cache.
 #define CUDA_PLUGIN_VERSION "1.0.0"
-#define CUDA_KERNEL_REVISION "1"
+#define CUDA_KERNEL_REVISION "2"
 #define CUDA_STR2(x) #x
 #define CUDA_STR(x) CUDA_STR2(x)
 constexpr const char* kBuildId =
@@ -82,6 +82,14 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
                       prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));
         p->description = buf;
+        // BITNET_CUDA_ARENA=0: one cudaMalloc per allocation (A/B of VRAM use, or a driver whose
+        // virtual memory calls misbehave).
+        const char* arena_env = std::getenv("BITNET_CUDA_ARENA");
+        if (!(arena_env != nullptr && std::strcmp(arena_env, "0") == 0)) {
+            std::string why;
+            if (!p->arena.init(p->device, prop.totalGlobalMem, why))
+                sdk::log(host, BITNET_LOG_INFO, "cuda: one cudaMalloc per allocation (" + why + ")");
+        }
         *out = p;
         return BITNET_OK;
     });
@@ -94,7 +102,7 @@ void destroy(void* handle) {
     for (void* r : p->retired) cudaFree(r);
     if (p->scratch != nullptr) cudaFree(p->scratch);
     // Whatever the host did not free (it should have) goes with the instance.
-    for (const auto& [base, bytes] : p->allocs) cudaFree(reinterpret_cast<void*>(base));
+    for (const auto& [base, bytes] : p->allocs) release_device_memory(*p, reinterpret_cast<void*>(base));
     cudaStreamDestroy(p->stream);
     delete p;
 }

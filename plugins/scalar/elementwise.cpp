@@ -57,22 +57,48 @@ bitnet_status run_add_f32(void* plugin, const void* args, void*) noexcept {
         });
 }
 
+namespace {
+// Row t of K and V into the cache at `dst` halves (f32 -> f16, round to nearest even).
+void store_row(const bitnet_kv_store_args& a, int64_t t, int64_t dst) {
+    const int64_t src = t * a.ld;
+    for (int32_t i = 0; i < a.width; ++i) {
+        a.k_cache[dst + i] = formats::f32_to_fp16(a.k[src + i]);
+        a.v_cache[dst + i] = formats::f32_to_fp16(a.v[src + i]);
+    }
+}
+
+const char* kv_store_args_error(const bitnet_kv_store_args& a) {
+    if (a.m <= 0 || a.width <= 0) return "m and width must be positive";
+    if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
+        return "k, v or a cache pointer is NULL";
+    if (a.ld < a.width || a.kv_stride < a.width) return "ld or kv_stride < width";
+    return nullptr;
+}
+} // namespace
+
 bitnet_status run_kv_store_f16(void* plugin, const void* args, void*) noexcept {
     static constexpr const char* what = "kv_store_f16__scalar";
     return run_op<bitnet_kv_store_args>(
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
         [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
-            if (a.m <= 0 || a.width <= 0 || a.pos0 < 0) return invalid(p, what, "m and width must be positive, pos0 >= 0");
-            if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
-                return invalid(p, what, "k, v or a cache pointer is NULL");
-            if (a.ld < a.width || a.kv_stride < a.width) return invalid(p, what, "ld or kv_stride < width");
-            for (int64_t t = 0; t < a.m; ++t) {
-                const int64_t dst = (a.pos0 + t) * static_cast<int64_t>(a.kv_stride), src = t * a.ld;
-                for (int32_t i = 0; i < a.width; ++i) {
-                    a.k_cache[dst + i] = formats::f32_to_fp16(a.k[src + i]);
-                    a.v_cache[dst + i] = formats::f32_to_fp16(a.v[src + i]);
-                }
-            }
+            if (const char* why = kv_store_args_error(a)) return invalid(p, what, why);
+            if (a.pos0 < 0) return invalid(p, what, "pos0 must be >= 0");
+            for (int64_t t = 0; t < a.m; ++t) store_row(a, t, (a.pos0 + t) * static_cast<int64_t>(a.kv_stride));
+            return BITNET_OK;
+        });
+}
+
+bitnet_status run_kv_store_seqs_f16(void* plugin, const void* args, void*) noexcept {
+    static constexpr const char* what = "kv_store_seqs_f16__scalar";
+    return run_op<bitnet_kv_store_args>(
+        plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, max_keys),
+        [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
+            if (const char* why = kv_store_args_error(a)) return invalid(p, what, why);
+            if (const char* why = sdk::seq_rows_error(a.m, a.row_pos, a.row_slot, a.slot_stride, a.n_slots,
+                                                      a.max_keys, a.kv_stride))
+                return invalid(p, what, why);
+            for (int64_t t = 0; t < a.m; ++t)
+                store_row(a, t, a.row_slot[t] * a.slot_stride + int64_t(a.row_pos[t]) * a.kv_stride);
             return BITNET_OK;
         });
 }

@@ -38,6 +38,8 @@ std::string_view op_name(bitnet_op op) {
     case BITNET_OP_ADD: return "add";
     case BITNET_OP_KV_STORE: return "kv_store";
     case BITNET_OP_NORM_QUANTIZE: return "norm_quantize";
+    case BITNET_OP_ATTENTION_SEQS: return "attention_seqs";
+    case BITNET_OP_KV_STORE_SEQS: return "kv_store_seqs";
     default: return "unknown";
     }
 }

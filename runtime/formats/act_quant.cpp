@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace bitnet::formats {
 
@@ -38,6 +39,32 @@ void quantize_act_row_b256(const float* x, int64_t k, int8_t* q, float* d_out) {
         for (int64_t i = 0; i < n; ++i)
             q[b0 + i] = static_cast<int8_t>(std::min<long>(127, std::lrintf(iscale * x[b0 + i])));
         d_out[blk] = 1.0f / iscale;
+    }
+}
+
+ActRounding act_rounding_of_kernel(std::string_view kernel_name) {
+    if (kernel_name.find("_f32q8k_") != std::string_view::npos) return ActRounding::q8_k;
+    if (kernel_name.find("_f32q8_0_") != std::string_view::npos) return ActRounding::q8_0;
+    return ActRounding::none;
+}
+
+void round_activations(ActRounding r, float* x, int64_t k) {
+    switch (r) {
+    case ActRounding::none: return;
+    case ActRounding::q8_k: {
+        std::vector<int8_t> q(static_cast<size_t>(k));
+        std::vector<float> d(static_cast<size_t>((k + 255) / 256));
+        quantize_act_row_b256(x, k, q.data(), d.data());
+        for (int64_t i = 0; i < k; ++i) x[i] = static_cast<float>(q[i]) * d[i / 256];
+        return;
+    }
+    case ActRounding::q8_0: {
+        // The Q8_0 block encoder and decoder: exactly llama.cpp's quantize_row_q8_0_ref values.
+        std::vector<uint8_t> blocks(tensor_bytes(GgmlType::Q8_0, k, 1).value_or(0)); // k % 32 != 0: throws below
+        quantize_float(GgmlType::Q8_0, x, k, 1, blocks.data());
+        dequantize_row(GgmlType::Q8_0, blocks.data(), 0, k, x);
+        return;
+    }
     }
 }
 

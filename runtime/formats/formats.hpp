@@ -81,4 +81,14 @@ void quantize_float(GgmlType type, const float* src, int64_t row_len, int64_t nr
 void quantize_act_row_i8(const float* x, int64_t k, int8_t* q, float* scale_out);
 void quantize_act_row_b256(const float* x, int64_t k, int8_t* q, float* d_out);
 
+// Float-weight kernels that quantize their f32 activations before multiplying say so in their name
+// (docs/plugin-abi.md), and are checked against the reference run on the values they multiply:
+//  - "_f32q8k_": llama.cpp's Q8_K, int8 per 256-block (quantize_act_row_b256);
+//  - "_f32q8_0_": llama.cpp's Q8_0, int8 per 32-block with an fp16 scale (quantize_float's Q8_0;
+//    k a multiple of 32).
+enum class ActRounding { none, q8_k, q8_0 };
+ActRounding act_rounding_of_kernel(std::string_view kernel_name);
+// Replaces x[0..k) by d·q of the rounding's quantizer (nothing for none).
+void round_activations(ActRounding r, float* x, int64_t k);
+
 } // namespace bitnet::formats

@@ -84,11 +84,11 @@ public:
     void decode_parallel(std::span<const int32_t> seqs, std::span<const int32_t> tokens, std::vector<float>& logits);
 
     int32_t n_past(int32_t seq = 0) const { return n_past_.at(size_t(seq)); }
-    int32_t n_ctx() const { return caches_.front()->n_ctx(); }
-    int32_t n_seq() const { return int32_t(caches_.size()); }
+    int32_t n_ctx() const { return cache_->n_ctx(); }
+    int32_t n_seq() const { return cache_->n_seq(); }
     void reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
     void reset(int32_t seq) { n_past_.at(size_t(seq)) = 0; }
-    size_t kv_bytes() const { return caches_.size() * caches_.front()->bytes(); }
+    size_t kv_bytes() const { return cache_->bytes(); }
     Ops& ops() { return ops_; }
     // "cpu", or the plugin whose device holds every buffer of this session.
     std::string device() const;
@@ -106,13 +106,16 @@ private:
     // Whether the layers at m tokens run BITNET_OP_NORM_QUANTIZE instead of add/rmsnorm/quantize
     // (decided once per m: the plugin serving RMSNORM offers it for every quantized input).
     bool fuse_norm_quantize(int32_t m);
+    // Whether a step over several sequences stores and attends in one call each (the device
+    // plugin offers ATTENTION_SEQS and KV_STORE_SEQS), rather than one call per sequence.
+    bool seqs_in_one_call(std::span<const Segment> segs) const;
     const float* norm(const float* host) const;
 
     Model& model_;
     std::unique_ptr<Device> dev_; // before ops_ and cache_, which use its router and memory
     Ops ops_;
     SessionOptions opt_;
-    std::vector<std::unique_ptr<KvCache>> caches_; // one per sequence
+    std::unique_ptr<KvCache> cache_;               // a slot per sequence
     std::vector<int32_t> n_past_;                  // per sequence
     std::vector<Segment> segs_scratch_;            // decode_parallel's, reserved for n_batch
     std::vector<uint8_t> seen_scratch_;

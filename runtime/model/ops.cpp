@@ -176,6 +176,14 @@ void Ops::attention(const bitnet_attention_args& args) {
     run(make_attention_shape(a.m, a.n_heads, a.n_kv_heads, a.head_dim), &a);
 }
 
+void Ops::attention_seqs(const bitnet_attention_args& args) {
+    bitnet_attention_args a = args;
+    a.struct_size = sizeof(a);
+    bitnet_shape s = make_attention_shape(a.m, a.n_heads, a.n_kv_heads, a.head_dim);
+    s.op = BITNET_OP_ATTENTION_SEQS;
+    run(s, &a);
+}
+
 void Ops::ffn_act(bitnet_ffn_kind kind, int32_t m, int32_t n, const float* gate, const float* up, float* y, int32_t ld) {
     bitnet_ffn_act_args a{};
     a.struct_size = sizeof(a);
@@ -215,6 +223,27 @@ void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const
     a.v_cache = v_cache;
     a.kv_stride = kv_stride;
     run(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
+}
+
+void Ops::kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
+                        const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
+                        int64_t slot_stride, int32_t n_slots, int32_t max_keys) {
+    bitnet_kv_store_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.width = width;
+    a.k = k;
+    a.v = v;
+    a.ld = ld;
+    a.k_cache = k_cache;
+    a.v_cache = v_cache;
+    a.kv_stride = kv_stride;
+    a.row_pos = row_pos;
+    a.row_slot = row_slot;
+    a.slot_stride = slot_stride;
+    a.n_slots = n_slots;
+    a.max_keys = max_keys;
+    run(make_shape(BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
 }
 
 } // namespace bitnet::model

@@ -42,12 +42,20 @@ public:
     void rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
               const int32_t* positions, float* x, int32_t ldx);
     void attention(const bitnet_attention_args& args);
+    // BITNET_OP_ATTENTION_SEQS: args.row_pos/row_slot/slot_stride/n_slots/max_keys say where each
+    // row's sequence lives.
+    void attention_seqs(const bitnet_attention_args& args);
     void ffn_act(bitnet_ffn_kind kind, int32_t m, int32_t n, const float* gate, const float* up, float* y, int32_t ld);
     void add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32_t ldy);
     // K/V rows (f32, stride ld) into the F16 cache at positions pos0.. (through the routed kernel,
     // so a device backend writes its own device-resident cache).
     void kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride);
+    // BITNET_OP_KV_STORE_SEQS: row t into slot row_slot[t] at position row_pos[t] (both arrays in
+    // the kernel's memory); slot s starts slot_stride halves after slot 0.
+    void kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
+                       const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
+                       int64_t slot_stride, int32_t n_slots, int32_t max_keys);
 
     // Packs `w` for every kernel that may serve it at these batch sizes (done at load, so the
     // first token pays nothing).

@@ -28,6 +28,7 @@ struct Session::Buffers {
     float *x, *h, *q, *k, *v, *attn, *gate, *up, *tmp;
     int32_t* pos;
     QuantBuffer* qa;
+    int32_t* slot = nullptr; // per row: its sequence (device steps over several sequences)
 };
 
 namespace {
@@ -133,11 +134,12 @@ struct Session::Device {
     std::vector<void*> allocs;
     float *x = nullptr, *h = nullptr, *q = nullptr, *k = nullptr, *v = nullptr, *attn = nullptr, *gate = nullptr,
           *up = nullptr, *tmp = nullptr, *logits = nullptr;
-    int32_t *pos = nullptr, *n_past = nullptr;
+    int32_t *pos = nullptr, *n_past = nullptr, *slot = nullptr;
+    bool seqs_ops = false; // the plugin has ATTENTION_SEQS and KV_STORE_SEQS
     QuantBuffer qa;
     std::unordered_map<const float*, const float*> norms; // host norm weight -> device copy
     std::vector<float> staging;                            // embedding rows on their way in
-    std::vector<int32_t> host_pos;
+    std::vector<int32_t> host_pos, host_slot;
     // Graphs per step shape: a shape is run eagerly the first time, recorded the second.
     GraphBeginFn graph_begin = nullptr;
     GraphEndFn graph_end = nullptr;
@@ -216,9 +218,8 @@ Session::Session(Model& model, Router& router, SessionOptions options)
     // The KV budget is shared by the sequences.
     const int64_t budget = opt_.kv_budget_bytes > 0 ? std::max<int64_t>(1, opt_.kv_budget_bytes / opt_.n_seq) : 0;
     const int32_t n_ctx = choose_n_ctx(hp, opt_.n_ctx, budget);
-    for (int32_t s = 0; s < opt_.n_seq; ++s)
-        caches_.push_back(std::make_unique<KvCache>(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim,
-                                                    dev_ ? dev_->iface : nullptr, dev_ ? dev_->inst : nullptr));
+    cache_ = std::make_unique<KvCache>(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim, opt_.n_seq,
+                                       dev_ ? dev_->iface : nullptr, dev_ ? dev_->inst : nullptr);
     n_past_.assign(size_t(opt_.n_seq), 0);
     seen_scratch_.assign(size_t(opt_.n_seq), 0);
     opt_.n_batch = std::max(1, std::min(opt_.n_batch, n_ctx));
@@ -240,6 +241,12 @@ Session::Session(Model& model, Router& router, SessionOptions options)
         D.logits = D.alloc<float>(size_t(kHeadRows) * hp.n_vocab);
         D.pos = D.alloc<int32_t>(B);
         D.n_past = D.alloc<int32_t>(1);
+        D.slot = D.alloc<int32_t>(B);
+        bitnet_shape att = make_attention_shape(1, hp.n_head, hp.n_head_kv, hp.head_dim);
+        att.op = BITNET_OP_ATTENTION_SEQS;
+        const bitnet_shape store =
+            make_shape(BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32, 1, int32_t(dkv), 0);
+        D.seqs_ops = !D.router->candidates(att).empty() && !D.router->candidates(store).empty();
         // Same geometry as QuantBuffer::resize, in device memory; no row sums (optional, unused).
         const size_t stride = (static_cast<size_t>(qk) + 63) / 64 * 64;
         D.qa.k = qk;
@@ -253,6 +260,7 @@ Session::Session(Model& model, Router& router, SessionOptions options)
         D.upload_norm(model_.weights().output_norm, hp.n_embd);
         D.staging.resize(B * hp.n_embd);
         D.host_pos.resize(B);
+        D.host_slot.resize(B);
         logger().info("session on {} ({}): weights, KV cache ({} MiB) and activations in device memory{}",
                       D.plugin->name(), D.plugin->device_description(), kv_bytes() >> 20,
                       D.graph_begin ? ", decode steps as graphs" : "");
@@ -353,6 +361,11 @@ bool Session::fuse_norm_quantize(int32_t m) {
     return fuse;
 }
 
+bool Session::seqs_in_one_call(std::span<const Segment> segs) const {
+    // On a CPU one call per sequence costs nothing extra; on a device it is launches per layer.
+    return dev_ != nullptr && dev_->seqs_ops && segs.size() > 1;
+}
+
 void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> segs) {
     const auto& hp = model_.hparams();
     auto& W = model_.weights();
@@ -360,6 +373,7 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
     const int32_t ld_qkv = dq + 2 * dkv;
     QuantBuffer& qa = *b.qa;
     const bool fused = fuse_norm_quantize(m);
+    KvCache& cache = *cache_;
     // [x += residual;] y = rmsnorm(x)·w; qa = quantize(y). Rows of n values, stride n.
     auto norm_quantize = [&](bitnet_act_type act, int32_t n, float* x, const float* residual, const float* w, float* y) {
         if (fused) {
@@ -385,27 +399,44 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
         ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
         ops_.rope(m, hp.n_head + hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos,
                   b.q, ld_qkv);
-        // Each sequence's rows go into its own cache and attend to its own positions.
-        for (const Segment& sg : segs) {
-            KvCache& cache = *caches_[size_t(sg.seq)];
-            const size_t r0 = size_t(sg.row0);
-            ops_.kv_store(sg.rows, n_past_[size_t(sg.seq)], dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il),
-                          cache.v(il), cache.width());
-            bitnet_attention_args a{};
-            a.m = sg.rows;
-            a.n_past = n_past_[size_t(sg.seq)];
-            a.n_heads = hp.n_head;
-            a.n_kv_heads = hp.n_head_kv;
-            a.head_dim = hp.head_dim;
-            a.scale = 1.0f / std::sqrt(float(hp.head_dim));
-            a.q = b.q + r0 * ld_qkv;
-            a.ldq = ld_qkv;
+        bitnet_attention_args a{};
+        a.n_heads = hp.n_head;
+        a.n_kv_heads = hp.n_head_kv;
+        a.head_dim = hp.head_dim;
+        a.scale = 1.0f / std::sqrt(float(hp.head_dim));
+        a.ldq = ld_qkv;
+        a.kv_stride = cache.width();
+        a.ldo = dq;
+        if (seqs_in_one_call(segs)) {
+            // Every row carries its position (b.pos) and sequence (b.slot): one call each.
+            ops_.kv_store_seqs(m, b.pos, b.slot, dkv, b.k, b.v, ld_qkv, cache.k(il), cache.v(il), cache.width(),
+                               cache.slot_stride(), cache.n_seq(), cache.n_ctx());
+            a.m = m;
+            a.q = b.q;
             a.k_cache = cache.k(il);
             a.v_cache = cache.v(il);
-            a.kv_stride = cache.width();
-            a.out = b.attn + r0 * dq;
-            a.ldo = dq;
-            ops_.attention(a);
+            a.out = b.attn;
+            a.row_pos = b.pos;
+            a.row_slot = b.slot;
+            a.slot_stride = cache.slot_stride();
+            a.n_slots = cache.n_seq();
+            a.max_keys = cache.n_ctx();
+            ops_.attention_seqs(a);
+        } else {
+            // Each sequence's rows go into its own cache slot and attend to its own positions.
+            for (const Segment& sg : segs) {
+                const size_t r0 = size_t(sg.row0);
+                const int32_t past = n_past_[size_t(sg.seq)];
+                ops_.kv_store(sg.rows, past, dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il, sg.seq),
+                              cache.v(il, sg.seq), cache.width());
+                a.m = sg.rows;
+                a.n_past = past;
+                a.q = b.q + r0 * ld_qkv;
+                a.k_cache = cache.k(il, sg.seq);
+                a.v_cache = cache.v(il, sg.seq);
+                a.out = b.attn + r0 * dq;
+                ops_.attention(a);
+            }
         }
         norm_quantize(L.wo.act, dq, b.attn, nullptr, norm(L.attn_sub_norm), b.attn);
         ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);
@@ -452,11 +483,16 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
     // Inputs: the embedding rows (dequantized on the host), positions and n_past, one copy each.
     for (int32_t t = 0; t < m; ++t) model_.embed(tokens[t], D.staging.data() + size_t(t) * d);
     for (const Segment& sg : segs)
-        for (int32_t t = 0; t < sg.rows; ++t) D.host_pos[size_t(sg.row0 + t)] = n_past_[size_t(sg.seq)] + t;
+        for (int32_t t = 0; t < sg.rows; ++t) {
+            D.host_pos[size_t(sg.row0 + t)] = n_past_[size_t(sg.seq)] + t;
+            D.host_slot[size_t(sg.row0 + t)] = sg.seq;
+        }
+    const bool one_call = seqs_in_one_call(segs);
     D.to_device(D.x, D.staging.data(), size_t(m) * d * sizeof(float));
     D.to_device(D.pos, D.host_pos.data(), size_t(m) * sizeof(int32_t));
-    D.to_device(D.n_past, &n_past_[size_t(segs.front().seq)], sizeof(int32_t));
-    const Buffers b{D.x, D.h, D.q, D.k, D.v, D.attn, D.gate, D.up, D.tmp, D.pos, &D.qa};
+    if (one_call) D.to_device(D.slot, D.host_slot.data(), size_t(m) * sizeof(int32_t));
+    else D.to_device(D.n_past, &n_past_[size_t(segs.front().seq)], sizeof(int32_t));
+    const Buffers b{D.x, D.h, D.q, D.k, D.v, D.attn, D.gate, D.up, D.tmp, D.pos, &D.qa, D.slot};
     const int32_t first = all_logits ? 0 : m - 1, rows = logits ? m - first : 0;
     // The head over up to kHeadRows rows into D.logits.
     auto head = [&](int32_t row0, int32_t n) {
@@ -464,10 +500,12 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
         ops_.matmul(W.head, n, nullptr, D.h, d, D.logits, hp.n_vocab);
     };
 
-    // A graph bakes in its sequence's cache and reads one n_past: one sequence per step only.
-    const GraphKey key{m, logits == nullptr ? 0 : all_logits ? 2 : 1, segs.front().seq};
+    // A one-sequence graph bakes in that sequence's cache slot and reads its n_past; a step over
+    // several sequences reads every row's slot and position from device memory, so one graph
+    // (key: sequence -1) serves any set of sequences with that many rows.
+    const GraphKey key{m, logits == nullptr ? 0 : all_logits ? 2 : 1, one_call ? -1 : segs.front().seq};
     bool done = false;
-    if (D.graph_begin != nullptr && m <= kHeadRows && segs.size() == 1) {
+    if (D.graph_begin != nullptr && m <= kHeadRows && (segs.size() == 1 || one_call)) {
         auto it = D.graphs.find(key);
         if (it == D.graphs.end() && D.runs[key]++ >= 1) {
             // Second run of this shape: record it. Everything the graph reads per step (x, pos,

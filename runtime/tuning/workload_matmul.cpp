@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
-#include <string_view>
 
 namespace bitnet::tuning::detail {
 
@@ -94,20 +93,15 @@ public:
             std::copy_n(x_.data() + size_t(rows_[i]) * K, K, xsub.data() + size_t(i) * K);
             if (quantized()) quantize_row(rows_[i], qsub, i);
         }
-        // Kernels named "..._f32q8k_..." quantize f32 activations to Q8_K first (llama.cpp's Q6_K
-        // numerics); they are held to the same rounding bound against the reference run on
-        // exactly the values they multiply, d·q of the I8_B256 reference quantizer.
-        const int variants = q8k_reference() ? 2 : 1;
+        // Kernels named "..._f32q8k_..." / "..._f32q8_0_..." quantize f32 activations to Q8_K /
+        // Q8_0 first (llama.cpp's numerics for Q6_K / Q8_0 heads); they are held to the same
+        // rounding bound against the reference run on exactly the values they multiply, d·q of the
+        // reference quantizer.
+        const int variants = act_rounding() != formats::ActRounding::none ? 2 : 1;
         double seconds = 0;
         for (int v = 0; v < variants; ++v) {
             if (v == 1)
-                for (int32_t i = 0; i < R; ++i) {
-                    std::vector<int8_t> q(K);
-                    std::vector<float> d((K + 255) / 256);
-                    float* row = xsub.data() + size_t(i) * K;
-                    formats::quantize_act_row_b256(row, K, q.data(), d.data());
-                    for (int32_t j = 0; j < K; ++j) row[j] = float(q[j]) * d[j / 256];
-                }
+                for (int32_t i = 0; i < R; ++i) formats::round_activations(act_rounding(), xsub.data() + size_t(i) * K, K);
             expected_[v].assign(size_t(R) * ns * cols_.size(), 0.0f);
             tol_[v].assign(expected_[v].size(), 0.0);
             for (size_t c = 0; c < cols_.size(); ++c) {
@@ -137,7 +131,8 @@ public:
     }
 
     bitnet_status run(const KernelRef& k) override {
-        variant_ = q8k_reference() && std::string_view(k.desc->name).find("_f32q8k_") != std::string_view::npos ? 1 : 0;
+        const formats::ActRounding r = act_rounding();
+        variant_ = r != formats::ActRounding::none && formats::act_rounding_of_kernel(k.desc->name) == r ? 1 : 0;
         const bool full = n_eff_ == shape_.n;
         bitnet_weights wv{w_.data, size_t(n_eff_) * row_bytes_, w_.scale, nullptr};
         wv.packed = full ? ops_.packed_for(w_, k, shape_) : pack_slice(k, bench_shape_, wv.data, wv.size);
@@ -173,7 +168,14 @@ public:
 
 private:
     bool quantized() const { return shape_.act_type != BITNET_ACT_F32; }
-    bool q8k_reference() const { return !quantized() && w_.type == formats::GgmlType::Q6_K; }
+    // The activation rounding of llama.cpp's dot product for this weight format, which a kernel
+    // may name (formats::act_rounding_of_kernel) to be checked against it.
+    formats::ActRounding act_rounding() const {
+        if (quantized()) return formats::ActRounding::none;
+        if (w_.type == formats::GgmlType::Q6_K) return formats::ActRounding::q8_k;
+        if (w_.type == formats::GgmlType::Q8_0) return formats::ActRounding::q8_0;
+        return formats::ActRounding::none;
+    }
 
     void quantize_row(int32_t src_row, QAct& dst, int32_t dst_row) const {
         const float* x = x_.data() + size_t(src_row) * shape_.k;
@@ -281,7 +283,7 @@ private:
     std::unique_ptr<QAct> q_;
     std::unique_ptr<Guarded<float>> y_;
     std::vector<int32_t> rows_, cols_;
-    std::vector<float> expected_[2];  // [1]: against Q8_K-quantized activations (q8k_reference)
+    std::vector<float> expected_[2];  // [1]: against activations rounded as act_rounding() says
     std::vector<double> tol_[2];
     int variant_ = 0;
     std::vector<std::pair<KernelRef, void*>> slice_packs_;

@@ -401,23 +401,77 @@ TEST(CudaConformance, RopeKvStoreAttention) {
                 Dev<float> dkn(kn), dvn(vn), dq(q), dout(std::vector<float>(size_t(m) * ldo, NAN));
                 const auto* ks = find_kernel(*e.cuda, BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32);
                 const auto* rs = find_kernel(*e.scalar, BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32);
-                bitnet_kv_store_args hs{sizeof hs, m, n_past, kvw, kn.data(), vn.data(), ldkv, kc.data(), vc.data(), kv_stride};
+                bitnet_kv_store_args hs{sizeof hs, m, n_past, kvw, kn.data(), vn.data(), ldkv, kc.data(), vc.data(), kv_stride, nullptr, nullptr, 0, 0, 0};
                 ASSERT_EQ(rs->run(e.scalar->handle(), &hs, nullptr), BITNET_OK);
-                bitnet_kv_store_args gs{sizeof gs, m, n_past, kvw, dkn.ptr(), dvn.ptr(), ldkv, dkc.ptr(), dvc.ptr(), kv_stride};
+                bitnet_kv_store_args gs{sizeof gs, m, n_past, kvw, dkn.ptr(), dvn.ptr(), ldkv, dkc.ptr(), dvc.ptr(), kv_stride, nullptr, nullptr, 0, 0, 0};
                 ASSERT_EQ(ks->run(e.cuda->handle(), &gs, nullptr), BITNET_OK);
                 EXPECT_EQ(dkc.get(), kc) << "kv_store K differs";
                 EXPECT_EQ(dvc.get(), vc) << "kv_store V differs";
                 const float scale = 1.0f / std::sqrt(float(D));
                 std::vector<float> want(size_t(m) * ldo, NAN);
                 bitnet_attention_args ha{sizeof ha, m, n_past, h.n_heads, h.n_kv_heads, D, scale, q.data(), ldq,
-                                         kc.data(), vc.data(), kv_stride, want.data(), ldo};
+                                         kc.data(), vc.data(), kv_stride, want.data(), ldo, nullptr, nullptr, 0, 0, 0};
                 const auto* ka = find_kernel(*e.cuda, BITNET_OP_ATTENTION, BITNET_WF_NONE, BITNET_ACT_F32);
                 const auto* ra = find_kernel(*e.scalar, BITNET_OP_ATTENTION, BITNET_WF_NONE, BITNET_ACT_F32);
                 ASSERT_EQ(ra->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                 bitnet_attention_args ga{sizeof ga, m, n_past, h.n_heads, h.n_kv_heads, D, scale, dq.ptr(), ldq,
-                                         dkc.ptr(), dvc.ptr(), kv_stride, dout.ptr(), ldo};
+                                         dkc.ptr(), dvc.ptr(), kv_stride, dout.ptr(), ldo, nullptr, nullptr, 0, 0, 0};
                 ASSERT_EQ(ka->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                 close_or_report(dout.get(), want, 1e-5, 1e-6, "attention");
+            }
+            // ABI 1.3: the rows of several sequences in one call, each with its own slot and
+            // position (decode steps of m sequences, and a prefill of one next to decodes).
+            for (int32_t n_past : sig::attention_n_past()) {
+                SCOPED_TRACE(std::string(h.name) + " attention_seqs m=" + std::to_string(m) + " n_past=" + std::to_string(n_past));
+                const int32_t n_slots = std::max(m, 2), n_ctx = n_past + m + 3;
+                const int32_t ldq = width + 3, ldo = width + 9, kv_stride = h.n_kv_heads * D + 8, kvw = h.n_kv_heads * D;
+                const int64_t slot_stride = int64_t(n_ctx) * kv_stride;
+                // Row t: a one-token step of slot t at a position up to n_past; when m > 3 the last
+                // three rows are instead one sequence's prefill (slot m-3, positions n_past..+2).
+                std::vector<int32_t> slot(static_cast<size_t>(m)), pos(static_cast<size_t>(m));
+                for (int32_t t = 0; t < m; ++t) {
+                    slot[size_t(t)] = t;
+                    pos[size_t(t)] = (n_past + t * 5) % (n_past + 1);
+                }
+                if (m > 3)
+                    for (int32_t i = 0; i < 3; ++i) {
+                        slot[size_t(m - 3 + i)] = m - 3;
+                        pos[size_t(m - 3 + i)] = n_past + i;
+                    }
+                const auto q = normal(size_t(m) * ldq, 2.0f, gen);
+                const auto kn = normal(size_t(m) * ldq, 1.0f, gen), vn = normal(size_t(m) * ldq, 1.0f, gen);
+                std::vector<uint16_t> kc(size_t(n_slots) * slot_stride), vc(kc.size());
+                std::normal_distribution<float> g(0.0f, 1.0f);
+                for (auto& v : kc) v = formats::f32_to_fp16(g(gen));
+                for (auto& v : vc) v = formats::f32_to_fp16(g(gen));
+                Dev<uint16_t> dkc(kc), dvc(vc);
+                Dev<float> dkn(kn), dvn(vn), dq(q), dout(std::vector<float>(size_t(m) * ldo, NAN));
+                Dev<int32_t> dpos(pos), dslot(slot);
+                const auto* ks = find_kernel(*e.cuda, BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
+                const auto* rs = find_kernel(*e.scalar, BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
+                ASSERT_NE(ks, nullptr);
+                bitnet_kv_store_args hs{sizeof hs, m, 0, kvw, kn.data(), vn.data(), ldq, kc.data(), vc.data(), kv_stride,
+                                        pos.data(), slot.data(), slot_stride, n_slots, n_ctx};
+                ASSERT_EQ(rs->run(e.scalar->handle(), &hs, nullptr), BITNET_OK);
+                bitnet_kv_store_args gs{sizeof gs, m, 0, kvw, dkn.ptr(), dvn.ptr(), ldq, dkc.ptr(), dvc.ptr(), kv_stride,
+                                        dpos.ptr(), dslot.ptr(), slot_stride, n_slots, n_ctx};
+                ASSERT_EQ(ks->run(e.cuda->handle(), &gs, nullptr), BITNET_OK);
+                EXPECT_EQ(dkc.get(), kc) << "kv_store_seqs K differs";
+                EXPECT_EQ(dvc.get(), vc) << "kv_store_seqs V differs";
+                const float scale = 1.0f / std::sqrt(float(D));
+                std::vector<float> want(size_t(m) * ldo, NAN);
+                bitnet_attention_args ha{sizeof ha, m, 0, h.n_heads, h.n_kv_heads, D, scale, q.data(), ldq, kc.data(),
+                                         vc.data(), kv_stride, want.data(), ldo, pos.data(), slot.data(), slot_stride,
+                                         n_slots, n_ctx};
+                const auto* ka = find_kernel(*e.cuda, BITNET_OP_ATTENTION_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
+                const auto* ra = find_kernel(*e.scalar, BITNET_OP_ATTENTION_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
+                ASSERT_NE(ka, nullptr);
+                ASSERT_EQ(ra->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
+                bitnet_attention_args ga{sizeof ga, m, 0, h.n_heads, h.n_kv_heads, D, scale, dq.ptr(), ldq, dkc.ptr(),
+                                         dvc.ptr(), kv_stride, dout.ptr(), ldo, dpos.ptr(), dslot.ptr(), slot_stride,
+                                         n_slots, n_ctx};
+                ASSERT_EQ(ka->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
+                close_or_report(dout.get(), want, 1e-5, 1e-6, "attention_seqs");
             }
         }
 }

@@ -48,6 +48,9 @@ inline const std::vector<Matmul>& matmuls() {
         {"odd_n33_k256", 33, 256, Role::any, false, {1, 3, 17}},
         {"odd_n33_k1280", 33, 1280, Role::any, false, {1, 3, 17}},
         {"odd_n17_k100", 17, 100, Role::any, false, {1, 3, 17}},
+        // An odd number of 32-blocks (kernels that take Q8_0 blocks in pairs), and a single block.
+        {"odd_n19_k480", 19, 480, Role::any, false, {1, 3, 17}},
+        {"odd_n5_k32", 5, 32, Role::any, false, {1, 3}},
     };
     return list;
 }

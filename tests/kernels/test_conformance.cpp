@@ -1,8 +1,8 @@
 // Conformance of the SIMD plugins against the scalar reference: every kernel of avx2 and avx512
 // on every applicable signature of kernel_signatures.hpp, with the same inputs through both
 // plugins. Integer math (I2_S dots, activation quantization) must be bit-exact; float sums may
-// differ by rounding, bounded relative to Σ|w·x| of the output (a "_f32q8k_" kernel is compared
-// with the reference run on its Q8_K-quantized activations, under the same bound). The other ops are bounded
+// differ by rounding, bounded relative to Σ|w·x| of the output (a "_f32q8k_" or "_f32q8_0_" kernel is
+// compared with the reference run on its Q8_K- or Q8_0-quantized activations, under the same bound). The other ops are bounded
 // relative to each output: 1e-6 (RMSNorm, RoPE, FFN activation, add) and 1e-5 (attention).
 #include "kernel_signatures.hpp"
 #include "plugin_fixture.hpp"
@@ -279,7 +279,7 @@ void check_attention(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_
     for (auto& v : vc) v = formats::f32_to_fp16(g(gen));
     std::vector<float> o, got, want;
     const bitnet_attention_args a{sizeof a, m, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
-                                  q.data(), ldq, kc.data(), vc.data(), kv_stride, nullptr, ldo};
+                                  q.data(), ldq, kc.data(), vc.data(), kv_stride, nullptr, ldo, nullptr, nullptr, 0, 0, 0};
     bitnet_attention_args b = a;
     auto reset = [&] {
         o.assign(static_cast<size_t>(m) * ldo, NAN);
@@ -315,20 +315,20 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
     bitnet_qact qa{q.data(), qs.data(), nullptr, stride};
     bitnet_weights wt{w.bytes.data(), w.bytes.size(), w.scale, nullptr};
 
-    // A float kernel named "..._f32q8k_..." documents that it quantizes its f32 activations to
-    // Q8_K first (llama.cpp's Q6_K x Q8_K numerics): the reference then multiplies exactly those
-    // values, d·q of the I8_B256 reference quantizer, and the bound below stays the rounding one.
-    const bool q8k = std::string_view(k.name).find("_f32q8k_") != std::string_view::npos;
+    // A float kernel named "..._f32q8k_..." or "..._f32q8_0_..." documents that it quantizes its
+    // f32 activations first (llama.cpp's Q6_K x Q8_K and Q8_0 x Q8_0 numerics): the reference then
+    // multiplies exactly those values, d·q of the reference quantizer (formats::round_activations),
+    // and the bound below stays the rounding one.
+    const formats::ActRounding rounding = formats::act_rounding_of_kernel(k.name);
+    if (rounding == formats::ActRounding::q8_0)
+        // The first block of each row gets max|x| = 127 (d = 1) and values ±0.5, ±1.5, ...: exact
+        // ties, which roundf takes away from zero and round-to-even would not; one q off by one
+        // there is far outside the bound.
+        for (int32_t i = 0; i < m; ++i)
+            for (int32_t t = 0; t < 32; ++t)
+                x[i * static_cast<size_t>(ldx) + t] = t == 0 ? 127.0f : static_cast<float>((t % 2 ? 1 : -1) * (t % 8)) + 0.5f;
     std::vector<float> xr = x;
-    if (q8k) {
-        std::vector<int8_t> qq(K);
-        std::vector<float> dd((K + 255) / 256);
-        for (int32_t i = 0; i < m; ++i) {
-            float* row = &xr[i * static_cast<size_t>(ldx)];
-            formats::quantize_act_row_b256(row, K, qq.data(), dd.data());
-            for (int32_t t = 0; t < K; ++t) row[t] = static_cast<float>(qq[t]) * dd[t / 256];
-        }
-    }
+    for (int32_t i = 0; i < m; ++i) formats::round_activations(rounding, &xr[i * static_cast<size_t>(ldx)], K);
 
     auto run = [&](void* handle, const bitnet_kernel_desc& kd, const std::vector<float>& xin) {
         std::vector<float> y(static_cast<size_t>(m) * ldy, NAN);

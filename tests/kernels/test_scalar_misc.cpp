@@ -146,7 +146,7 @@ void check_attention(int M, int n_past, int H, int H_kv, int D) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 
     std::vector<float> out1(static_cast<size_t>(M) * ldo, -7.0f), out2 = out1;
-    bitnet_attention_args a{sizeof a, M, n_past, H, H_kv, D, scale, q.data(), ldq, k.data(), v.data(), kv_stride, out1.data(), ldo};
+    bitnet_attention_args a{sizeof a, M, n_past, H, H_kv, D, scale, q.data(), ldq, k.data(), v.data(), kv_stride, out1.data(), ldo, nullptr, nullptr, 0, 0, 0};
     ASSERT_EQ(env.one.run("attention_f16kv__scalar", a), BITNET_OK);
     a.out = out2.data();
     ASSERT_EQ(env.two.run("attention_f16kv__scalar", a), BITNET_OK);
@@ -200,7 +200,7 @@ TEST(ScalarAttention, DecodeRoundsProbabilitiesToF16) {
     for (auto& h : k) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
     for (auto& h : v) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
     std::vector<float> out(D);
-    bitnet_attention_args a{sizeof a, 1, P - 1, 1, 1, D, 0.5f, q.data(), D, k.data(), v.data(), D, out.data(), D};
+    bitnet_attention_args a{sizeof a, 1, P - 1, 1, 1, D, 0.5f, q.data(), D, k.data(), v.data(), D, out.data(), D, nullptr, nullptr, 0, 0, 0};
     ASSERT_EQ(env.one.run("attention_f16kv__scalar", a), BITNET_OK);
     // Same softmax, p through f16, f32 sum in position order.
     std::vector<float> s(P);
@@ -219,6 +219,112 @@ TEST(ScalarAttention, DecodeRoundsProbabilitiesToF16) {
             acc += formats::fp16_to_f32(formats::f32_to_fp16(s[pos] * inv)) * formats::fp16_to_f32(v[static_cast<size_t>(pos) * D + d]);
         EXPECT_EQ(out[d], acc) << "d=" << d;
     }
+}
+
+// ABI 1.3: KV_STORE_SEQS and ATTENTION_SEQS over several sequences in one call are defined as
+// KV_STORE and ATTENTION run per sequence on its own slot: bit for bit, including the f16
+// rounding of probabilities for a sequence that brings a single token.
+TEST(ScalarAttention, SeqsEqualOneCallPerSequence) {
+    auto& env = scalar_env();
+    Rng rng(31);
+    const int H = 4, H_kv = 2, D = 8, kv_stride = H_kv * D + 2, ldq = H * D + 3, ldo = H * D + 1, n_ctx = 12;
+    const int n_slots = 3;
+    const int64_t slot_stride = int64_t(n_ctx) * kv_stride + 5;
+    // Rows: slot 2 decodes at position 6; slot 0 prefills positions 2..4 (2 cached); slot 1 starts.
+    const std::vector<int32_t> row_slot = {2, 0, 0, 0, 1}, row_pos = {6, 2, 3, 4, 0};
+    const int M = int(row_slot.size());
+    std::vector<float> q(size_t(M) * ldq), k(size_t(M) * ldq), v(size_t(M) * ldq);
+    for (auto* vec : {&q, &k, &v})
+        for (auto& x : *vec) x = rng.uniform(-1.0f, 1.0f);
+    // Cached prefixes: random halves everywhere, so reading a wrong slot or position shows.
+    std::vector<uint16_t> kc(size_t(n_slots) * slot_stride), vc(kc.size());
+    for (auto& h : kc) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
+    for (auto& h : vc) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
+    std::vector<uint16_t> kc1 = kc, vc1 = vc;
+    const float scale = 0.3f;
+
+    bitnet_kv_store_args st{};
+    st.struct_size = sizeof st;
+    st.m = M;
+    st.width = H_kv * D;
+    st.k = k.data();
+    st.v = v.data();
+    st.ld = ldq;
+    st.k_cache = kc.data();
+    st.v_cache = vc.data();
+    st.kv_stride = kv_stride;
+    st.row_pos = row_pos.data();
+    st.row_slot = row_slot.data();
+    st.slot_stride = slot_stride;
+    st.n_slots = n_slots;
+    st.max_keys = n_ctx;
+    ASSERT_EQ(env.one.run("kv_store_seqs_f16__scalar", st), BITNET_OK);
+    std::vector<float> got(size_t(M) * ldo, -7.0f), want = got;
+    bitnet_attention_args a{};
+    a.struct_size = sizeof a;
+    a.m = M;
+    a.n_heads = H;
+    a.n_kv_heads = H_kv;
+    a.head_dim = D;
+    a.scale = scale;
+    a.q = q.data();
+    a.ldq = ldq;
+    a.k_cache = kc.data();
+    a.v_cache = vc.data();
+    a.kv_stride = kv_stride;
+    a.out = got.data();
+    a.ldo = ldo;
+    a.row_pos = row_pos.data();
+    a.row_slot = row_slot.data();
+    a.slot_stride = slot_stride;
+    a.n_slots = n_slots;
+    a.max_keys = n_ctx;
+    ASSERT_EQ(env.two.run("attention_seqs_f16kv__scalar", a), BITNET_OK);
+
+    // The same rows, one sequence (consecutive rows of one slot) per call.
+    for (int r0 = 0; r0 < M;) {
+        int r1 = r0 + 1;
+        while (r1 < M && row_slot[size_t(r1)] == row_slot[size_t(r0)]) ++r1;
+        const int64_t off = row_slot[size_t(r0)] * slot_stride;
+        bitnet_kv_store_args s1{};
+        s1.struct_size = sizeof s1;
+        s1.m = r1 - r0;
+        s1.pos0 = row_pos[size_t(r0)];
+        s1.width = H_kv * D;
+        s1.k = k.data() + size_t(r0) * ldq;
+        s1.v = v.data() + size_t(r0) * ldq;
+        s1.ld = ldq;
+        s1.k_cache = kc1.data() + off;
+        s1.v_cache = vc1.data() + off;
+        s1.kv_stride = kv_stride;
+        ASSERT_EQ(env.one.run("kv_store_f16__scalar", s1), BITNET_OK);
+        bitnet_attention_args a1 = a;
+        a1.m = r1 - r0;
+        a1.n_past = row_pos[size_t(r0)];
+        a1.q = q.data() + size_t(r0) * ldq;
+        a1.k_cache = kc1.data() + off;
+        a1.v_cache = vc1.data() + off;
+        a1.out = want.data() + size_t(r0) * ldo;
+        ASSERT_EQ(env.one.run("attention_f16kv__scalar", a1), BITNET_OK);
+        r0 = r1;
+    }
+    EXPECT_EQ(kc, kc1);
+    EXPECT_EQ(vc, vc1);
+    EXPECT_EQ(got, want);
+
+    // Rows out of range are refused, nothing written.
+    std::vector<int32_t> bad_slot = row_slot;
+    bad_slot[1] = n_slots;
+    st.row_slot = a.row_slot = bad_slot.data();
+    EXPECT_EQ(env.one.run("kv_store_seqs_f16__scalar", st), BITNET_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(env.one.run("attention_seqs_f16kv__scalar", a), BITNET_ERR_INVALID_ARGUMENT);
+    std::vector<int32_t> bad_pos = row_pos;
+    bad_pos[0] = n_ctx;
+    st.row_slot = a.row_slot = row_slot.data();
+    st.row_pos = a.row_pos = bad_pos.data();
+    EXPECT_EQ(env.one.run("kv_store_seqs_f16__scalar", st), BITNET_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(env.one.run("attention_seqs_f16kv__scalar", a), BITNET_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(kc, kc1);
 }
 
 TEST(ScalarElementwise, FfnActAndAdd) {

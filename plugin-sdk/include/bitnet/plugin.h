@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define BITNET_PLUGIN_ABI_VERSION_MAJOR 1
-#define BITNET_PLUGIN_ABI_VERSION_MINOR 2
+#define BITNET_PLUGIN_ABI_VERSION_MINOR 3
 /* Packed as (major << 16) | minor. */
 #define BITNET_PLUGIN_ABI_VERSION \
     ((uint32_t)((BITNET_PLUGIN_ABI_VERSION_MAJOR << 16) | BITNET_PLUGIN_ABI_VERSION_MINOR))
@@ -84,7 +84,9 @@ typedef enum bitnet_op {
     BITNET_OP_ADD = 7,           /* bitnet_add_args: y += x (residual) */
     BITNET_OP_KV_STORE = 8,      /* bitnet_kv_store_args: f32 K/V rows -> F16 cache (since 1.1) */
     BITNET_OP_NORM_QUANTIZE = 9, /* bitnet_norm_quantize_args: [residual add,] RMSNorm, quantize (since 1.2) */
-    BITNET_OP_COUNT_ = 10
+    BITNET_OP_ATTENTION_SEQS = 10, /* bitnet_attention_args, rows of several sequences (since 1.3) */
+    BITNET_OP_KV_STORE_SEQS = 11,  /* bitnet_kv_store_args, rows of several sequences (since 1.3) */
+    BITNET_OP_COUNT_ = 12
 } bitnet_op;
 
 /* Weight storage formats. Values are stable ABI numbers (not GGML type ids). */
@@ -209,6 +211,21 @@ typedef struct bitnet_attention_args {
     int32_t kv_stride;     /* halves between positions (>= n_kv_heads*head_dim) */
     float* out;            /* M x n_heads x head_dim, token stride ldo floats */
     int32_t ldo;
+    /* Since 1.3, read by BITNET_OP_ATTENTION_SEQS kernels only (ATTENTION kernels ignore them):
+     * one call for the rows of several sequences, each with its own cache slot. Query row t is
+     * the token at position row_pos[t] of the sequence whose cache is slot row_slot[t]; it sees
+     * keys 0..row_pos[t] of that slot, whose K and V start at k_cache + row_slot[t]*slot_stride
+     * and v_cache + row_slot[t]*slot_stride (the token's own K/V already stored). Both arrays
+     * hold M int32 in the memory the kernel computes on (device memory for a device plugin, so a
+     * recorded step reads what the host wrote there before each launch). n_past is unused. The
+     * caller promises 0 <= row_slot[t] < n_slots and 0 <= row_pos[t] < max_keys; a kernel that
+     * can check (host memory) refuses other values with INVALID_ARGUMENT, one that cannot skips
+     * such rows. */
+    const int32_t* row_pos;
+    const int32_t* row_slot;
+    int64_t slot_stride;   /* halves between slots (>= max_keys*kv_stride) */
+    int32_t n_slots;
+    int32_t max_keys;
 } bitnet_attention_args;
 
 typedef struct bitnet_ffn_act_args {
@@ -244,6 +261,14 @@ typedef struct bitnet_kv_store_args {
     uint16_t* k_cache;     /* same layout as bitnet_attention_args.k_cache */
     uint16_t* v_cache;
     int32_t kv_stride;     /* halves between positions (>= width) */
+    /* Since 1.3, read by BITNET_OP_KV_STORE_SEQS kernels only: row t goes to position row_pos[t]
+     * of slot row_slot[t] (k_cache + row_slot[t]*slot_stride); pos0 is unused. Same memory and
+     * range rules as bitnet_attention_args.row_pos. */
+    const int32_t* row_pos;
+    const int32_t* row_slot;
+    int64_t slot_stride;
+    int32_t n_slots;
+    int32_t max_keys;
 } bitnet_kv_store_args;
 
 /* Since 1.2. The row ops in front of a BitLinear in one call, for backends where each call costs a

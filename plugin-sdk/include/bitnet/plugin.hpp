@@ -126,6 +126,19 @@ inline bitnet_status norm_quantize_by_parts(void* instance, const bitnet_norm_qu
     return quantize(instance, &q, nullptr);
 }
 
+// The rules ATTENTION_SEQS and KV_STORE_SEQS (ABI 1.3) put on their per-row arrays, for a plugin
+// that can read them (host memory): null when every row is in range, else why not.
+inline const char* seq_rows_error(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int64_t slot_stride,
+                                  int32_t n_slots, int32_t max_keys, int32_t kv_stride) noexcept {
+    if (row_pos == nullptr || row_slot == nullptr) return "row_pos or row_slot is NULL";
+    if (n_slots <= 0 || max_keys <= 0) return "n_slots and max_keys must be positive";
+    if (slot_stride < int64_t(max_keys) * kv_stride) return "slot_stride < max_keys * kv_stride";
+    for (int32_t t = 0; t < m; ++t)
+        if (row_slot[t] < 0 || row_slot[t] >= n_slots || row_pos[t] < 0 || row_pos[t] >= max_keys)
+            return "a row's slot or position is out of range";
+    return nullptr;
+}
+
 // Copies a reason into a probe's output buffer (always NUL-terminated when len > 0).
 inline void write_reason(char* out, size_t len, const char* reason) noexcept {
     if (out == nullptr || len == 0) return;
