@@ -69,7 +69,7 @@ echo
 echo "| $(awk '$1 == "device" { $1 = ""; print substr($0, 2) }' <<<"$PROBE") | value |"
 echo "|---|---|"
 echo "| D2D copy bandwidth (read+write) | ${D2D} GB/s |"
-echo "| VRAM used by the session (weights $(val weights_mib) MiB) | $(val vram_mib) MiB |"
+echo "| VRAM used by the session (weights $(val weights_mib) MiB, KV $(val kv_mib) MiB) | $(val vram_mib) MiB; allowed (file $(val file_mib) + KV) x 1.1 = $(awk -v f="$(val file_mib)" -v k="$(val kv_mib)" 'BEGIN { printf "%.0f", (f + k) * 1.1 }') MiB |"
 echo "| time to first token, 128-token prompt | $(val ttft_ms) ms |"
 for b in 1 4 16; do
   echo "| decode, batch $b (tokens of one sequence) | $(val tg${b}_tps) tok/s, weights at $(val tg${b}_weight_gbs) GB/s = $(pct "$(val tg${b}_weight_gbs)") of D2D |"
@@ -77,6 +77,13 @@ done
 for n in 4 16; do
   echo "| decode, $n sequences in parallel | $(val par${n}_tps) tok/s aggregate, weights at $(val par${n}_weight_gbs) GB/s |"
 done
+# A/B of the switches that are off (or on) by default until a GPU has timed them, same machine:
+# the one-kernel attention, and one cudaMalloc per allocation instead of the arena.
+step probe_fused env BITNET_CUDA_FUSED_ATTENTION=1 "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 128 --steps 64 --batches 1,16 --parallel 16
+step probe_noarena env BITNET_CUDA_ARENA=0 "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 16 --steps 4 --batches 1
+vf() { awk -v k="$1" '$1 == k { print $2 }' "$LOGS/probe_fused.log"; }
+echo "| A/B: BITNET_CUDA_FUSED_ATTENTION=1 | TTFT $(vf ttft_ms) ms, batch 1 $(vf tg1_tps), batch 16 $(vf tg16_tps), 16 sequences $(vf par16_tps) tok/s |"
+echo "| A/B: BITNET_CUDA_ARENA=0 (cudaMalloc each) | VRAM $(awk '$1 == "vram_mib" { print $2 }' "$LOGS/probe_noarena.log") MiB |"
 if [[ ${#FAILED[@]} -gt 0 ]]; then
   echo "FAILED: ${FAILED[*]}"
   exit 1

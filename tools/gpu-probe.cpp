@@ -14,6 +14,7 @@
 #include "model/model.hpp"
 #include "plugin/plugin_registry.hpp"
 
+#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -117,6 +118,8 @@ int main(int argc, char** argv) {
     std::printf("vram_mib %.0f\n", double(used_bytes(*cuda) - used0) / double(1 << 20));
     const size_t weight_bytes = model->weights().packed_bytes();
     std::printf("weights_mib %.0f\n", double(weight_bytes) / double(1 << 20));
+    std::printf("kv_mib %.0f\n", double(session.kv_bytes()) / double(1 << 20));
+    std::printf("file_mib %.0f\n", double(std::filesystem::file_size(model_path)) / double(1 << 20));
 
     const int32_t n_vocab = model->hparams().n_vocab;
     std::vector<int32_t> ids(static_cast<size_t>(prompt));

@@ -54,6 +54,27 @@ struct Keys {
     }
 };
 
+// Σ qs[d]·k[d] in dimension order with f32 rounding at every step: the scalar reference's score,
+// bit for bit (the products of f16-rounded q and f16 k are exact in f32).
+template <bool kVec>
+__device__ __forceinline__ float key_dot(const float* qs, const uint16_t* __restrict__ kr, int D) {
+    float dot = 0.0f;
+    if constexpr (kVec) {
+        for (int d = 0; d < D; d += 8) {
+            const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kr + d));
+            const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j], half_bits_to_float(uint16_t(words[j] & 0xffffu))));
+                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j + 1], half_bits_to_float(uint16_t(words[j] >> 16))));
+            }
+        }
+    } else {
+        for (int d = 0; d < D; ++d) dot = __fadd_rn(dot, __fmul_rn(qs[d], half_bits_to_float(kr[d])));
+    }
+    return dot;
+}
+
 template <bool kVec>
 __global__ void __launch_bounds__(kScoreThreads)
 scores_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__ kc, Geometry g, Keys keys,
@@ -69,20 +90,7 @@ scores_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__
     const int pos = blockIdx.x * kScoreThreads + threadIdx.x;
     if (pos >= n_keys) return;
     const uint16_t* kr = kc + slot_offset + static_cast<size_t>(pos) * g.kv_stride + static_cast<size_t>(h / g.group) * D;
-    float dot = 0.0f;
-    if constexpr (kVec) {
-        for (int d = 0; d < D; d += 8) {
-            const uint4 raw = __ldg(reinterpret_cast<const uint4*>(kr + d));
-            const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j], half_bits_to_float(uint16_t(words[j] & 0xffffu))));
-                dot = __fadd_rn(dot, __fmul_rn(qs[d + 2 * j + 1], half_bits_to_float(uint16_t(words[j] >> 16))));
-            }
-        }
-    } else {
-        for (int d = 0; d < D; ++d) dot = __fadd_rn(dot, __fmul_rn(qs[d], half_bits_to_float(kr[d])));
-    }
+    const float dot = key_dot<kVec>(qs, kr, D);
     scores[static_cast<size_t>(r) * g.cap + pos] = __fmul_rn(dot, g.scale);
 }
 
@@ -154,6 +162,74 @@ __global__ void combine_kernel(const float* __restrict__ partial, int splits, Ge
     out[static_cast<size_t>(t) * ldo + static_cast<size_t>(h) * D + d] = acc;
 }
 
+// The whole attention of one query row (token, head) in one block, for caches of up to
+// kFusedMaxKeys positions: scores, max and Σ exp (same rounding points as the kernels above),
+// probabilities in shared memory, then Σ p·v with the keys cut into one contiguous chunk per
+// group of head_dim threads (the chunks' sums added in order). One launch instead of three: a
+// decode step runs this once per layer.
+constexpr int kFusedThreads = 512;
+constexpr int kFusedMaxKeys = 8192; // probabilities in shared memory: 32 KB
+
+size_t fused_smem_bytes(int cap, int head_dim) {
+    return (size_t(kMaxHeadDim) + size_t(cap) + size_t(kFusedThreads / head_dim) * head_dim) * sizeof(float);
+}
+
+template <bool kVec>
+__global__ void __launch_bounds__(kFusedThreads)
+fused_kernel(const float* __restrict__ q, int ldq, const uint16_t* __restrict__ kc, const uint16_t* __restrict__ vc,
+             Geometry g, Keys keys, float* __restrict__ out, int ldo) {
+    griddep_enter();
+    extern __shared__ float smem[];
+    float* qs = smem;                  // [kMaxHeadDim]
+    float* ps = smem + kMaxHeadDim;    // [cap] scores, then exp, then probabilities
+    float* part = ps + g.cap;          // [groups][head_dim]
+    const int r = blockIdx.x, t = r / g.n_heads, h = r % g.n_heads, D = g.head_dim, tid = threadIdx.x;
+    const float* qr = q + static_cast<size_t>(t) * ldq + static_cast<size_t>(h) * D;
+    for (int d = tid; d < D; d += kFusedThreads) qs[d] = half_bits_to_float(float_to_half_bits(qr[d]));
+    __syncthreads();
+    int64_t slot_offset;
+    const int n_keys = keys.count(t, slot_offset);
+    const bool round_probs = keys.rounds(t, gridDim.x / g.n_heads);
+    const size_t head_offset = static_cast<size_t>(slot_offset) + static_cast<size_t>(h / g.group) * D;
+
+    float mx = -INFINITY;
+    for (int pos = tid; pos < n_keys; pos += kFusedThreads) {
+        const float s = __fmul_rn(key_dot<kVec>(qs, kc + head_offset + static_cast<size_t>(pos) * g.kv_stride, D), g.scale);
+        ps[pos] = s;
+        mx = fmaxf(mx, s);
+    }
+    mx = block_allreduce(mx, -INFINITY, [](float a, float b) { return fmaxf(a, b); });
+    double sum = 0.0;
+    for (int pos = tid; pos < n_keys; pos += kFusedThreads) {
+        const float e = static_cast<float>(exp(static_cast<double>(__fsub_rn(ps[pos], mx))));
+        ps[pos] = e;
+        sum += static_cast<double>(e);
+    }
+    sum = block_allreduce(sum, 0.0, [](double a, double b) { return a + b; });
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int pos = tid; pos < n_keys; pos += kFusedThreads) {
+        float p = __fmul_rn(ps[pos], inv);
+        if (round_probs) p = half_bits_to_float(float_to_half_bits(p));
+        ps[pos] = p;
+    }
+    __syncthreads();
+
+    const int groups = kFusedThreads / D, gi = tid / D, d = tid % D;
+    if (gi < groups) {
+        const int chunk = (n_keys + groups - 1) / groups, k0 = min(n_keys, gi * chunk), k1 = min(n_keys, k0 + chunk);
+        const uint16_t* vr = vc + head_offset + d;
+        float acc = 0.0f;
+        for (int i = k0; i < k1; ++i) acc = fmaf(ps[i], half_bits_to_float(vr[static_cast<size_t>(i) * g.kv_stride]), acc);
+        part[gi * D + d] = acc;
+    }
+    __syncthreads();
+    if (tid < D) {
+        float o = 0.0f;
+        for (int i = 0; i < groups; ++i) o += part[i * D + tid];
+        out[static_cast<size_t>(t) * ldo + static_cast<size_t>(h) * D + tid] = o;
+    }
+}
+
 size_t align256(size_t b) { return (b + 255) / 256 * 256; }
 
 // Both ops: checks, scratch, and the three (or four) launches. `seqs`: ATTENTION_SEQS.
@@ -179,6 +255,17 @@ bitnet_status attend(Plugin& p, const bitnet_attention_args& a, bool seqs, const
         return not_on_device(p, what, "q, out, the cache or the row arrays are not device memory of this plugin (or too small)");
 
     const int rows = a.m * a.n_heads;
+    const Geometry g{a.n_heads, a.n_heads / a.n_kv_heads, a.head_dim, a.kv_stride, cap, a.scale};
+    const Keys keys = seqs ? Keys{a.row_pos, a.row_slot, a.slot_stride, a.n_slots, a.max_keys, nullptr, 0}
+                           : Keys{nullptr, nullptr, 0, 0, 0, p.dyn_n_past, a.n_past};
+    const bool vec = a.head_dim % 8 == 0 && a.kv_stride % 8 == 0 && (!seqs || a.slot_stride % 8 == 0) &&
+                     reinterpret_cast<uintptr_t>(a.k_cache) % 16 == 0;
+    if (cap <= kFusedMaxKeys && p.fused_attention) {
+        const size_t smem = fused_smem_bytes(cap, a.head_dim);
+        if (vec) launch_kernel(p.pdl, fused_kernel<true>, rows, kFusedThreads, smem, p.stream, a.q, a.ldq, a.k_cache, a.v_cache, g, keys, a.out, a.ldo);
+        else launch_kernel(p.pdl, fused_kernel<false>, rows, kFusedThreads, smem, p.stream, a.q, a.ldq, a.k_cache, a.v_cache, g, keys, a.out, a.ldo);
+        return check_launch(p, what);
+    }
     const int splits = static_cast<int>(ceil_div(cap, kSplitKeys));
     const size_t scores_bytes = align256(size_t(rows) * cap * 4), stats_bytes = align256(size_t(rows) * 8);
     const size_t partial_bytes = splits > 1 ? size_t(splits) * rows * a.head_dim * 4 : 0;
@@ -189,11 +276,6 @@ bitnet_status attend(Plugin& p, const bitnet_attention_args& a, bool seqs, const
     auto* partial =
         splits > 1 ? reinterpret_cast<float*>(static_cast<uint8_t*>(ws) + scores_bytes + stats_bytes) : nullptr;
 
-    const Geometry g{a.n_heads, a.n_heads / a.n_kv_heads, a.head_dim, a.kv_stride, cap, a.scale};
-    const Keys keys = seqs ? Keys{a.row_pos, a.row_slot, a.slot_stride, a.n_slots, a.max_keys, nullptr, 0}
-                           : Keys{nullptr, nullptr, 0, 0, 0, p.dyn_n_past, a.n_past};
-    const bool vec = a.head_dim % 8 == 0 && a.kv_stride % 8 == 0 && (!seqs || a.slot_stride % 8 == 0) &&
-                     reinterpret_cast<uintptr_t>(a.k_cache) % 16 == 0;
     const dim3 sgrid(ceil_div(cap, kScoreThreads), rows);
     if (vec) launch_kernel(p.pdl, scores_kernel<true>, sgrid, kScoreThreads, 0, p.stream, a.q, a.ldq, a.k_cache, g, keys, scores);
     else launch_kernel(p.pdl, scores_kernel<false>, sgrid, kScoreThreads, 0, p.stream, a.q, a.ldq, a.k_cache, g, keys, scores);

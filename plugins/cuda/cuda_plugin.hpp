@@ -29,6 +29,7 @@ struct Plugin {
     int sm_count = 0;
     cudaStream_t stream = nullptr;
     bool pdl = false; // launch with programmatic dependent launch (cuda_common.cuh)
+    bool fused_attention = false; // one-kernel attention for caches that fit (attention.cu)
     std::string description;
 
     // base -> bytes of every live allocation made through the device iface or pack_weights. A

@@ -78,6 +78,10 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         // mishandles it); it needs sm_90.
         const char* pdl_env = std::getenv("BITNET_CUDA_PDL");
         p->pdl = prop.major >= 9 && !(pdl_env != nullptr && std::strcmp(pdl_env, "0") == 0);
+        // BITNET_CUDA_FUSED_ATTENTION=1: the one-kernel attention for caches that fit. Opt-in
+        // until a GPU run has checked and timed it (written without a GPU; gpu-check.sh A/Bs it).
+        const char* fa_env = std::getenv("BITNET_CUDA_FUSED_ATTENTION");
+        p->fused_attention = fa_env != nullptr && std::strcmp(fa_env, "1") == 0;
         char buf[320];
         std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
                       prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));

@@ -360,8 +360,7 @@ TEST(CudaConformance, NormQuantize) {
     }
 }
 
-TEST(CudaConformance, RopeKvStoreAttention) {
-    REQUIRE_GPU();
+void check_rope_kv_store_attention() {
     Env& e = env();
     for (const sig::Heads& h : sig::heads())
         for (int32_t m : sig::row_ms()) {
@@ -474,6 +473,25 @@ TEST(CudaConformance, RopeKvStoreAttention) {
                 close_or_report(dout.get(), want, 1e-5, 1e-6, "attention_seqs");
             }
         }
+}
+
+// The split-K attention kernels (the default).
+TEST(CudaConformance, RopeKvStoreAttention) {
+    REQUIRE_GPU();
+    check_rope_kv_store_attention();
+}
+
+// The one-kernel attention (caches up to 8192 positions: every case here), on an instance created
+// with BITNET_CUDA_FUSED_ATTENTION=1.
+TEST(CudaConformance, RopeKvStoreAttentionFusedKernel) {
+    REQUIRE_GPU();
+    Env& e = env();
+    ::setenv("BITNET_CUDA_FUSED_ATTENTION", "1", 1);
+    auto split = std::move(e.cuda);
+    e.cuda = std::make_unique<PluginInstance>(*e.cuda_lib, *e.host);
+    ::unsetenv("BITNET_CUDA_FUSED_ATTENTION");
+    check_rope_kv_store_attention();
+    e.cuda = std::move(split);
 }
 
 // A kernel handed host memory refuses instead of faulting (the CPU tuner may try it).
