@@ -14,11 +14,11 @@
 #include "model/model.hpp"
 #include "plugin/plugin_registry.hpp"
 
-#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 

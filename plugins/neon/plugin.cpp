@@ -52,7 +52,7 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         auto* p = new Plugin;
         p->host = host;
         const int32_t nt = host->n_threads > 0 ? host->n_threads : 1;
-        p->description = "AArch64 NEON + dotprod, " + std::to_string(nt) + (nt == 1 ? " thread" : " threads");
+        p->description = "AArch64 NEON + dotprod, work split " + std::to_string(nt) + " ways";
         *out = p;
         return BITNET_OK;
     });

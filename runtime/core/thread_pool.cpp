@@ -1,6 +1,7 @@
 #include "core/thread_pool.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -24,9 +25,14 @@ int ThreadPool::default_threads() {
     return std::max(1u, std::thread::hardware_concurrency());
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads, int parts_per_thread) : n_threads_(std::max(1, n_threads)) {
+    if (parts_per_thread <= 0) {
+        const char* env = std::getenv("BITNET_PARTS_PER_THREAD");
+        parts_per_thread = env != nullptr ? std::clamp(std::atoi(env), 1, 64) : kDefaultPartsPerThread;
+    }
+    n_parts_ = n_threads_ == 1 ? 1 : n_threads_ * parts_per_thread;
     workers_.reserve(n_threads_ - 1);
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_main(i); });
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { worker_main(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -36,22 +42,29 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
+void ThreadPool::run_parts() {
+    tl_inside_task = true;
+    for (int i = next_part_.fetch_add(1, std::memory_order_relaxed); i < n_parts_;
+         i = next_part_.fetch_add(1, std::memory_order_relaxed))
+        task_(user_, i, n_parts_);
+    tl_inside_task = false;
+}
+
 void ThreadPool::run(Task task, void* user) {
     if (tl_inside_task || n_threads_ == 1) {
-        for (int i = 0; i < n_threads_; ++i) task(user, i, n_threads_);
+        for (int i = 0; i < n_parts_; ++i) task(user, i, n_parts_);
         return;
     }
     // Serialize concurrent callers: the pool runs one region at a time.
     while (busy_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
     task_ = task;
     user_ = user;
+    next_part_.store(0, std::memory_order_relaxed);
     pending_.store(n_threads_ - 1, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
 
-    tl_inside_task = true;
-    task(user, 0, n_threads_);
-    tl_inside_task = false;
+    run_parts();
 
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
         if (spins < kSpinIterations) BITNET_CPU_RELAX();
@@ -60,7 +73,7 @@ void ThreadPool::run(Task task, void* user) {
     busy_.store(false, std::memory_order_release);
 }
 
-void ThreadPool::worker_main(int ith) {
+void ThreadPool::worker_main() {
     // Not generation_.load(): a region may already have been posted before this thread started.
     uint64_t seen = 0;
     for (;;) {
@@ -75,9 +88,7 @@ void ThreadPool::worker_main(int ith) {
         }
         seen = now;
         if (stop_.load(std::memory_order_acquire)) return;
-        tl_inside_task = true;
-        task_(user_, ith, n_threads_);
-        tl_inside_task = false;
+        run_parts();
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }

@@ -2,6 +2,11 @@
 // calling thread being one of them. A parallel region costs a few hundred nanoseconds because
 // workers spin briefly on a generation counter before sleeping: decode runs hundreds of small
 // regions per token, and a condition-variable wake-up per region would cost milliseconds.
+//
+// A region is cut into parts() parts, a few per thread, which the threads claim one at a time:
+// a thread slowed down (a noisy neighbour on its core, a descheduled vCPU) holds up the region by
+// at most the part it is in, while the others take over its share. Kernels split their work by
+// (part, parts) exactly as they would by (thread, threads).
 #pragma once
 
 #include <atomic>
@@ -15,25 +20,32 @@ class ThreadPool {
 public:
     using Task = void (*)(void* user, int32_t ith, int32_t nth);
 
-    explicit ThreadPool(int n_threads); // n_threads >= 1; n_threads - 1 workers are started
-    ~ThreadPool();                      // joins every worker
+    // n_threads >= 1; n_threads - 1 workers are started. parts_per_thread: 0 takes the default
+    // (BITNET_PARTS_PER_THREAD, else kDefaultPartsPerThread); one thread always runs one part.
+    explicit ThreadPool(int n_threads, int parts_per_thread = 0);
+    ~ThreadPool(); // joins every worker
     ThreadPool(const ThreadPool&) = delete;
     ThreadPool& operator=(const ThreadPool&) = delete;
 
-    int size() const { return n_threads_; }
+    static constexpr int kDefaultPartsPerThread = 4;
 
-    // Runs task(user, i, n) for every i in [0, n) and returns when all have finished. Task 0 runs
-    // on the calling thread. A call made from inside a task (nested) runs all parts inline.
-    // Calls from different threads are serialized.
+    int size() const { return n_threads_; }   // threads, the caller included
+    int parts() const { return n_parts_; }    // the n of task(user, i, n)
+
+    // Runs task(user, i, n) for every i in [0, n = parts()) and returns when all have finished;
+    // each part runs once, on whichever thread claims it (the caller takes part in). A call made
+    // from inside a task (nested) runs all parts inline. Calls from different threads are serialized.
     void run(Task task, void* user);
 
     // Default thread count: the hardware concurrency, at least 1.
     static int default_threads();
 
 private:
-    void worker_main(int ith);
+    void worker_main();
+    void run_parts();
 
-    int n_threads_;
+    int n_threads_, n_parts_;
+    std::atomic<int> next_part_{0};
     std::vector<std::thread> workers_;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};

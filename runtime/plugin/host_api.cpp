@@ -33,7 +33,8 @@ HostApi::HostApi(ThreadPool* pool) : pool_(pool) {
     api_.host_ctx = pool;
     api_.log = host_log;
     api_.parallel_for = host_parallel_for;
-    api_.n_threads = pool ? pool->size() : 1;
+    // Kernels split a region into n_threads parts; the pool spreads them over its threads.
+    api_.n_threads = pool ? pool->parts() : 1;
 }
 
 } // namespace bitnet

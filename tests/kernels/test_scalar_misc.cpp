@@ -27,7 +27,7 @@ TEST(ScalarPlugin, Descriptor) {
     char reason[16] = "x";
     EXPECT_EQ(d.probe(reason, sizeof reason), 1);
     EXPECT_EQ(d.get_device_iface(env.one.handle()), nullptr);
-    EXPECT_NE(std::string(d.describe_device(env.two.handle())).find("2 threads"), std::string::npos);
+    EXPECT_NE(std::string(d.describe_device(env.two.handle())).find("split 2 ways"), std::string::npos);
 
     std::set<std::string> names;
     for (const auto& k : env.one) {

@@ -317,10 +317,12 @@ typedef struct bitnet_host_api {
     /* Log a message. `msg` is copied; never NULL. Safe from any thread. */
     void (*log)(void* host_ctx, bitnet_log_level level, const char* msg);
     /* Run fn(user, i, nth) for i in [0, nth) on the host's thread pool and return when all are done.
-     * nth is the number of threads the host granted (>= 1); kernels split their work into nth parts.
+     * Kernels split their work into nth parts (>= 1), parts of any size; the host may run them on
+     * fewer threads than nth (the bundled host cuts a region into a few parts per thread, which
+     * its threads claim as they go, so one slowed thread holds up a region by one part only).
      * Never call parallel_for from inside a task (returns at once, running every part inline). */
     void (*parallel_for)(void* host_ctx, bitnet_task_fn fn, void* user);
-    int32_t n_threads;       /* the value parallel_for will pass as nth */
+    int32_t n_threads;       /* the value parallel_for will pass as nth (the parts, not the threads) */
 } bitnet_host_api;
 
 /* ------------------------------------------------------------------------------------------------
