@@ -6,12 +6,14 @@
 #include "avx2.hpp"
 #include "simd.hpp"
 
+#include "f16_gemv_impl.hpp"
 #include "float_matmul_impl.hpp"
 #include "q8k_impl.hpp"
 #include "tiling.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace bitnet::avx2 {
 namespace {
@@ -110,7 +112,8 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
-// M = 1: the weights are read once and nothing is reused, so the decoded values go straight into
+// M = 1 (Q8_0 and Q6_K rows too long for their int8 paths; F16 has its own gemv below): the
+// weights are read once and nothing is reused, so the decoded values go straight into
 // the FMAs (the gemm tile's L1 round trip would be pure overhead) and the kernel's only job is to
 // keep the memory system busy. kGemvRows rows stream side by side with two accumulators each
 // (independent FMA chains), and the same slice of the next group of rows is prefetched while
@@ -137,12 +140,20 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
     for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm256_add_ps(acc[r][0], acc[r][1])) * scale;
 }
 
+// F16 at M = 1: x86-common/f16_gemv_impl.hpp; 8 rows in flight (16 accumulators: the 16 vector
+// registers, a few values spilled, measured as fast as 16 rows and faster than 2 or 4).
+constexpr int kGemvRowsF16 = 8;
+
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const size_t rb = Fmt::row_bytes(a.k);
-    x86::float_matmul_loop<kGemvRows, kRows, kTokens>(
+    constexpr bool f16 = std::is_same_v<Fmt, F16>;
+    x86::float_matmul_loop<f16 ? kGemvRowsF16 : kGemvRows, kRows, kTokens>(
         p, a, rb, kRowAlign,
-        [&]<int R>(const uint8_t* w, float* y) { gemv_rows<Fmt, R>(w, rb, a.k, a.x_f32, y, a.w->scale); },
+        [&]<int R>(const uint8_t* w, float* y) {
+            if constexpr (f16) x86::gemv_f16<R>(w, rb, a.k, a.x_f32, y, a.w->scale);
+            else gemv_rows<Fmt, R>(w, rb, a.k, a.x_f32, y, a.w->scale);
+        },
         [&]<int R, int T>(const uint8_t* w, const float* const* xs, float out[][kTokens]) {
             float_tile<Fmt, R, T>(w, rb, a.k, xs, out);
         });
@@ -205,11 +216,59 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
+// Decode streams 8 rows side by side: cold 2B-4T head, one thread, 17.1-18.1 ms with 2 rows,
+// 12.9-13.5 ms with 8, 13.3-14.5 with 16 (bench/kernel_bench.cpp .../head/m1/t1/cold).
+constexpr int kGemvRowsQ6_K = 8;
+
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
                                   float out[][kTokens]) { q6k_q8k_tile<R, T>(w, rb, nb, xs, prefetch, out); };
-    if (x86::q6k_q8k_matmul<Simd, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k), kRowAlign, tile)) return BITNET_OK;
+    if (x86::q8_act_matmul<x86::Q8KRecord, Simd, kGemvRowsQ6_K, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k),
+                                                                                 kRowAlign, tile))
+        return BITNET_OK;
     return float_matmul<Q6_K>(p, a); // a row too long for one token's record on the stack
+}
+
+// Q8_0 x Q8_0, llama.cpp's pairing for its Q8_0 head (see the avx512 plugin and q8k_impl.hpp):
+// each token's f32 row is quantized to Q8_0 and a block's 32 weights cost vpsignb x2 (|w| and
+// x·sign(w), llama.cpp's trick for an unsigned x signed vpmaddubsw) + vpmaddubsw + vpmaddwd; the
+// block's lanes are scaled by d_w·d_x as they are, summed across lanes only at the end. Overflow:
+// a vpmaddubsw pair is at most 2·128·127 < 2^15.
+template <int R, int T>
+void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* xs, bool prefetch, float out[][kTokens]) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = w + r * rb + b * 34;
+            if (prefetch) x86::prefetch(blk + R * rb, 34); // the next group's rows (decode)
+            const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
+            const __m256i aw = _mm256_sign_epi8(wq, wq);
+            const float dw = half_to_float(blk);
+            for (int t = 0; t < T; ++t) {
+                const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs[t].q + 32 * b));
+                const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xq, wq)), ones);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xs[t].d[b]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
+}
+
+// Decode streams 8 rows side by side (prefetching the next 8): rows in flight set the bandwidth.
+// Cold 2B-4T head, one thread: 2 rows 18.2 ms, 4 rows 13.9, 8 rows 11.7-13.2, 16 rows 12.0-13.3.
+constexpr int kGemvRowsQ8_0 = 8;
+
+bitnet_status q8_0_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* xs, bool prefetch,
+                                  float out[][kTokens]) { q8_0_q8_tile<R, T>(w, rb, nb, xs, prefetch, out); };
+    if (x86::q8_act_matmul<x86::Q8_0Record, Simd, kGemvRowsQ8_0, kRows, kTokens>(p, a, Q8_0::row_bytes(a.k),
+                                                                                   kRowAlign, tile))
+        return BITNET_OK;
+    return float_matmul<Q8_0>(p, a); // a row too long for one token's record on the stack
 }
 
 } // namespace
@@ -218,7 +277,7 @@ bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept
     return x86::run_matmul(plugin, args, "matmul_f16_f32_2x4__avx2", BITNET_ACT_F32, 1, F16::row_bytes, &float_matmul<F16>);
 }
 bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_q8_0_f32_2x4__avx2", BITNET_ACT_F32, 32, Q8_0::row_bytes, &float_matmul<Q8_0>);
+    return x86::run_matmul(plugin, args, "matmul_q8_0_f32q8_0_2x4__avx2", BITNET_ACT_F32, 32, Q8_0::row_bytes, &q8_0_matmul);
 }
 bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
     return x86::run_matmul(plugin, args, "matmul_q6_k_f32q8k_2x4__avx2", BITNET_ACT_F32, 256, Q6_K::row_bytes, &q6k_matmul);

@@ -6,6 +6,7 @@
 #include "avx512.hpp"
 #include "simd.hpp"
 
+#include "f16_gemv_impl.hpp"
 #include "float_matmul_impl.hpp"
 #include "q8k_impl.hpp"
 #include "tiling.hpp"
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace bitnet::avx512 {
 namespace {
@@ -117,10 +119,11 @@ void float_tile(const uint8_t* w, size_t rb, int64_t K, const float* const* x, f
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
-// M = 1: the weights are read once and nothing is reused, so the decoded values go straight into
-// the FMAs (the gemm tile's L1 round trip would be pure overhead) and the kernel's only job is to
-// keep the memory system busy. kGemvRows rows stream side by side with two accumulators each
-// (independent FMA chains), and the same slice of the next group of rows is prefetched while
+// M = 1 (Q8_0 and Q6_K rows too long for their int8 paths; F16 has its own gemv below): the
+// weights are read once and nothing is reused, so the decoded values go straight into the FMAs
+// (the gemm tile's L1 round trip would be pure overhead) and the kernel's only job is to keep the
+// memory system busy. kGemvRows rows stream side by side with two accumulators each (independent
+// FMA chains), and the same slice of the next group of rows is prefetched while
 // this one is summed: one row is only a few KiB, too short for the hardware prefetcher to ramp up
 // on its own.
 constexpr int kGemvRows = 4;
@@ -144,12 +147,20 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
     for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm512_add_ps(acc[r][0], acc[r][1])) * scale;
 }
 
+// F16 at M = 1: x86-common/f16_gemv_impl.hpp (256-bit converts and FMAs measured faster there
+// than 512-bit ones); 16 rows in flight, their accumulators in 32 of the 32 vector registers.
+constexpr int kGemvRowsF16 = 16;
+
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const size_t rb = Fmt::row_bytes(a.k);
-    x86::float_matmul_loop<kGemvRows, kRows, kTokens>(
+    constexpr bool f16 = std::is_same_v<Fmt, F16>;
+    x86::float_matmul_loop<f16 ? kGemvRowsF16 : kGemvRows, kRows, kTokens>(
         p, a, rb, kRowAlign,
-        [&]<int R>(const uint8_t* w, float* y) { gemv_rows<Fmt, R>(w, rb, a.k, a.x_f32, y, a.w->scale); },
+        [&]<int R>(const uint8_t* w, float* y) {
+            if constexpr (f16) x86::gemv_f16<R>(w, rb, a.k, a.x_f32, y, a.w->scale);
+            else gemv_rows<Fmt, R>(w, rb, a.k, a.x_f32, y, a.w->scale);
+        },
         [&]<int R, int T>(const uint8_t* w, const float* const* xs, float out[][kTokens]) {
             float_tile<Fmt, R, T>(w, rb, a.k, xs, out);
         });
@@ -226,11 +237,89 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
+// Decode streams 16 rows side by side: cold 2B-4T head, one thread, 10.7-10.9 ms with 4 rows,
+// 8.6-8.9 ms with 16 (bench/kernel_bench.cpp .../head/m1/t1/cold, alternated).
+constexpr int kGemvRowsQ6_K = 16;
+
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
                                   float out[][kTokens]) { q6k_q8k_tile<R, T>(w, rb, nb, xs, prefetch, out); };
-    if (x86::q6k_q8k_matmul<Simd, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k), kRowAlign, tile)) return BITNET_OK;
+    if (x86::q8_act_matmul<x86::Q8KRecord, Simd, kGemvRowsQ6_K, kRows, kTokens>(p, a, Q6_K::row_bytes(a.k),
+                                                                                 kRowAlign, tile))
+        return BITNET_OK;
     return float_matmul<Q6_K>(p, a); // a row too long for one token's record on the stack
+}
+
+// Q8_0 x Q8_0, llama.cpp's pairing for its Q8_0 head: each token's f32 row is quantized to Q8_0
+// (int8 per 32-block, fp16 scale; q8k_impl.hpp) and each block's dot product is an exact integer
+// sum, scaled by d_w·d_x. The f32 path spends 4 vector ops per 16 weights widening, converting and
+// scaling; here 64 weights (two blocks, one per 256-bit half) cost one vpdpbusd. vpdpbusd takes
+// unsigned bytes, so the weights go in as w + 128 (a sign-bit flip) and 128·Σx of each block, the
+// record's sums, is taken off up front: it seeds the first lane of the block's half. Lanes then
+// hold partial sums of one block each and are scaled per lane, so no horizontal sum per block is
+// needed. Results differ from the f32 reference by the activations' int8 rounding, as llama.cpp's
+// do; the conformance test bounds exactly that. Overflow: a lane sums 4 products of at most
+// 255·127, the bias at most 128·32·127.
+template <int R, int T>
+void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* xs, bool prefetch,
+                  float out[][kTokens]) {
+    // Lanes 0..7 read element 0 of a pair, lanes 8..15 element 1.
+    const __m512i sel = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi32(1), 1);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b += 2) {
+        // An odd block count ends with one block in the low half: its high half multiplies zeros.
+        const bool two = b + 1 < nb;
+        const __mmask16 lanes = two ? 0xffff : 0x00ff;
+        __m512i xq[T], bias[T];
+        __m512 dx[T];
+        for (int t = 0; t < T; ++t) {
+            const int8_t* q = xs[t].q + 32 * b;
+            xq[t] = two ? _mm512_loadu_si512(q)
+                        : _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)));
+            const __m512i sums = _mm512_maskz_loadu_epi32(two ? 0x3 : 0x1, xs[t].sum + b);
+            const __m512i neg = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_setzero_si512(), sums), 7);
+            bias[t] = _mm512_maskz_permutexvar_epi32(0x0101, sel, neg); // -128·Σx in lanes 0 and 8
+            dx[t] = _mm512_maskz_permutexvar_ps(lanes, sel, _mm512_maskz_loadu_ps(two ? 0x3 : 0x1, xs[t].d + b));
+        }
+        for (int r = 0; r < R; ++r) {
+            const uint8_t* blk = w + r * rb + b * 34;
+            if (prefetch) x86::prefetch(blk + R * rb, 68); // the next group's rows (decode)
+            __m512i wq = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)));
+            uint16_t h0, h1 = 0;
+            std::memcpy(&h0, blk, 2);
+            if (two) {
+                wq = _mm512_inserti64x4(wq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 36)), 1);
+                std::memcpy(&h1, blk + 34, 2);
+            }
+            wq = _mm512_xor_si512(wq, flip);
+            const __m512 dw = _mm512_permutexvar_ps(
+                sel, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(h0 | static_cast<int>(h1) << 16))));
+            for (int t = 0; t < T; ++t) {
+                const __m512i s = _mm512_dpbusd_epi32(bias[t], wq, xq[t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, dx[t]), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
+}
+
+// Decode streams 16 rows side by side (prefetching the next 16): rows in flight set the bandwidth.
+// Cold 2B-4T head, one thread: 4 rows 15.4-15.5 ms, 8 rows 13.0-13.3, 16 rows 12.6-13.3;
+// prefetching 64 rows ahead instead of the next group 12.9-14.2; one block per 256-bit vpdpbusd
+// instead of a pair per 512-bit one no different (12.1-14.6).
+constexpr int kGemvRowsQ8_0 = 16;
+
+bitnet_status q8_0_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* xs, bool prefetch,
+                                  float out[][kTokens]) { q8_0_q8_tile<R, T>(w, rb, nb, xs, prefetch, out); };
+    if (x86::q8_act_matmul<x86::Q8_0Record, Simd, kGemvRowsQ8_0, kRows, kTokens>(p, a, Q8_0::row_bytes(a.k),
+                                                                                   kRowAlign, tile))
+        return BITNET_OK;
+    return float_matmul<Q8_0>(p, a); // a row too long for one token's record on the stack
 }
 
 } // namespace
@@ -240,8 +329,8 @@ bitnet_status run_matmul_f16_f32(void* plugin, const void* args, void*) noexcept
                            F16::row_bytes, &float_matmul<F16>);
 }
 bitnet_status run_matmul_q8_0_f32(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_q8_0_f32_4x4__avx512f", BITNET_ACT_F32, 32,
-                           Q8_0::row_bytes, &float_matmul<Q8_0>);
+    return x86::run_matmul(plugin, args, "matmul_q8_0_f32q8_0_4x4__avx512vnni", BITNET_ACT_F32, 32,
+                           Q8_0::row_bytes, &q8_0_matmul);
 }
 bitnet_status run_matmul_q6_k_f32(void* plugin, const void* args, void*) noexcept {
     return x86::run_matmul(plugin, args, "matmul_q6_k_f32q8k_4x4__avx512vnni", BITNET_ACT_F32, 256,

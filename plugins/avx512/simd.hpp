@@ -76,6 +76,7 @@ struct Simd {
     static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V abs(V v) { return _mm512_abs_ps(v); }
     static V round(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    static V trunc(V v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
     static float hsum(V v) { return hsum_f32(v); }
     static float hmax(V v) { return hmax_f32(v); }
     static V pow2i(V n) {

@@ -7,6 +7,8 @@
 
 #include "x86_plugin.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -74,6 +76,31 @@ struct Quantize {
             d_out[blk] = 1.0f / iscale;
         }
         return total;
+    }
+
+    // llama.cpp's Q8_0 activations (quantize_row_q8_0_ref, formats' Q8_0 encoder bit for bit), k a
+    // multiple of 32: per block d = max|x| / 127, q = roundf(x · (1/d)), d stored as fp16. roundf
+    // rounds ties away from zero, which no MXCSR mode does: with t = trunc(v), v - t is exact and
+    // trunc(2(v - t)) is the ±1 (or 0) that roundf adds. d_out gets the fp16 d as a float (the value
+    // the reference multiplies), sums the blocks' Σq.
+    static void row_q8_0(const float* x, int64_t k, int8_t* q, float* d_out, int32_t* sums) {
+        static_assert(32 % S::W == 0);
+        for (int64_t b = 0; b < k / 32; ++b) {
+            const float* xb = x + 32 * b;
+            const float d = max_abs(xb, 32) / 127.0f;
+            const V id = S::set1(d != 0.0f ? 1.0f / d : 0.0f);
+            I sum = S::izero();
+            for (int i = 0; i < 32; i += S::W) {
+                const V v = S::mul(S::loadu(xb + i), id);
+                const V t = S::trunc(v);
+                const V f = S::sub(v, t);
+                const I r = S::cvt_i32(S::add(t, S::trunc(S::add(f, f))));
+                sum = S::iadd(sum, r);
+                S::store_i8(q + 32 * b + i, r, S::W);
+            }
+            sums[b] = S::ihsum(sum);
+            d_out[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+        }
     }
 
     using RowFn = int32_t (*)(const float*, int64_t, int8_t*, float*);

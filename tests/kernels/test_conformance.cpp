@@ -1,9 +1,9 @@
 // Conformance of the SIMD plugins against the scalar reference: every kernel of avx2 and avx512
 // on every applicable signature of kernel_signatures.hpp, with the same inputs through both
 // plugins. Integer math (I2_S dots, activation quantization) must be bit-exact; float sums may
-// differ by rounding, bounded relative to Σ|w·x| of the output (a "_f32q8k_" or "_f32q8_0_" kernel is
-// compared with the reference run on its Q8_K- or Q8_0-quantized activations, under the same bound). The other ops are bounded
-// relative to each output: 1e-6 (RMSNorm, RoPE, FFN activation, add) and 1e-5 (attention).
+// differ by rounding, bounded relative to Σ|w·x| of the output (a "_f32q8k_" or "_f32q8_0_" kernel
+// is compared with the reference run on its Q8_K- or Q8_0-quantized activations, under the same
+// bound). The other ops are bounded relative to each output: 1e-6 (RMSNorm, RoPE, FFN activation, add) and 1e-5 (attention).
 #include "kernel_signatures.hpp"
 #include "plugin_fixture.hpp"
 
@@ -326,7 +326,8 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
         // there is far outside the bound.
         for (int32_t i = 0; i < m; ++i)
             for (int32_t t = 0; t < 32; ++t)
-                x[i * static_cast<size_t>(ldx) + t] = t == 0 ? 127.0f : static_cast<float>((t % 2 ? 1 : -1) * (t % 8)) + 0.5f;
+                x[i * static_cast<size_t>(ldx) + t] =
+                    t == 0 ? 127.0f : static_cast<float>((t % 2 ? 1 : -1) * (t % 8)) + 0.5f;
     std::vector<float> xr = x;
     for (int32_t i = 0; i < m; ++i) formats::round_activations(rounding, &xr[i * static_cast<size_t>(ldx)], K);
 
