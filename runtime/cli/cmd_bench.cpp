@@ -5,10 +5,13 @@
 // (bytes read per token × tokens/s ÷ bandwidth). The --json object is a contract.
 // --parallel N adds a test of N sequences decoded together (Session::decode_parallel): aggregate
 // tokens/s, the serving figure, with the weights read once per step for all N.
+// --profile adds where the time goes: milliseconds per token of every (signature, kernel) in tg
+// (per prompt in pp), the matmuls' weight streaming rate, and what the kernels leave to the host.
 #include "cli/commands.hpp"
 #include "cli/model_env.hpp"
 #include "core/bandwidth.hpp"
 #include "core/memory_stats.hpp"
+#include "dispatch/op_profile.hpp"
 #include "model/logits.hpp"
 
 #include <fmt/format.h>
@@ -54,6 +57,7 @@ int cmd_bench(int argc, char** argv) {
         ("n-gen,n", po::value(&n_gen), "generated tokens for tg (default 64; 0 = skip)")
         ("repetitions,r", po::value(&reps), "runs of each test (default 3)")
         ("parallel", po::value(&parallel), "also decode N sequences together (aggregate tg tokens/s; default off)")
+        ("profile", "also report the time of every kernel per token (tg) and per prompt (pp)")
         ("json", "print one JSON object");
     po::variables_map vm;
     if (!parse_args(argc, argv, desc, vm, "bitnet bench -m FILE [-t N] [-p 128] [-n 64] [-r 3] [--json]")) return 0;
@@ -76,15 +80,25 @@ int cmd_bench(int argc, char** argv) {
         session.reset();
         session.decode(w, false, logits);
     }
+    // Profiles chain to whatever observer is installed (the --adapt monitor) and are taken off
+    // again before the probe.
+    Router& router = session.ops().router();
+    KernelObserver* const installed = router.observer();
+    const bool profile = vm.count("profile") > 0;
+    OpProfile pp_profile(installed), tg_profile(installed);
+    double pp_wall = 0, tg_wall = 0;
     std::vector<double> pp_tps, tg_tps, lat_ms, ttft_ms;
     for (int r = 0; r < reps; ++r) {
         if (n_prompt > 0) {
+            if (profile) router.set_observer(&pp_profile);
             std::vector<int32_t> p(n_prompt);
             for (auto& t : p) t = tok(rng);
             session.reset();
             const auto t0 = Clock::now();
             session.decode(p, false, logits);
             const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+            router.set_observer(installed);
+            pp_wall += s;
             pp_tps.push_back(n_prompt / s);
             ttft_ms.push_back(s * 1000.0);
         }
@@ -95,12 +109,15 @@ int cmd_bench(int argc, char** argv) {
             double total = 0;
             for (int i = 0; i < n_gen; ++i) {
                 t = model::argmax(logits.data(), logits.size());
+                if (profile) router.set_observer(&tg_profile);
                 const auto t0 = Clock::now();
                 session.decode(std::span<const int32_t>(&t, 1), false, logits);
                 const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+                router.set_observer(installed);
                 total += s;
                 lat_ms.push_back(s * 1000.0);
             }
+            tg_wall += total;
             tg_tps.push_back(n_gen / total);
         }
     }
@@ -149,6 +166,11 @@ int cmd_bench(int argc, char** argv) {
     if (!par_tps.empty())
         j["parallel"] = {{"n_seq", parallel}, {"tokens_per_s", median(par_tps)}, {"mad_tokens_per_s", mad(par_tps)},
                          {"runs", par_tps}};
+    if (profile) {
+        j["profile"] = nlohmann::json::object();
+        if (n_gen > 0) j["profile"]["tg"] = tg_profile.report(double(reps) * n_gen, tg_wall);
+        if (n_prompt > 0) j["profile"]["pp"] = pp_profile.report(double(reps), pp_wall);
+    }
     if (vm.count("json")) {
         std::cout << j.dump() << "\n";
         return 0;
@@ -168,6 +190,20 @@ int cmd_bench(int argc, char** argv) {
     std::cout << fmt::format("ttft {:.1f} ms | peak RSS {:.1f} MiB (file {:.1f} MiB) | memory read bandwidth {:.2f} GB/s | "
                              "tg roofline fraction {:.2f}\n",
                              median(ttft_ms), peak_rss / 1048576.0, env->model->file().file_size() / 1048576.0, bw.gb_per_s, roofline);
+    if (profile)
+        for (const char* test : {"tg", "pp"}) {
+            if (!j["profile"].contains(test)) continue;
+            const auto& pr = j["profile"][test];
+            std::cout << fmt::format("\n{} profile: {:.3f} ms per {} in all, {:.3f} in kernels (the rest is the host's)\n",
+                                     test, pr["total_ms_per_unit"].get<double>(), test == std::string("tg") ? "token" : "prompt",
+                                     pr["kernels_ms_per_unit"].get<double>());
+            std::cout << "| share | ms | calls | GB/s | signature | kernel |\n|---|---|---|---|---|---|\n";
+            for (const auto& r : pr["rows"])
+                std::cout << fmt::format("| {:5.1f}% | {:.3f} | {:.0f} | {} | {} | {} |\n", 100 * r["share"].get<double>(),
+                                         r["ms_per_unit"].get<double>(), r["calls_per_unit"].get<double>(),
+                                         r.contains("weight_gbs") ? fmt::format("{:.1f}", r["weight_gbs"].get<double>()) : "",
+                                         r["signature"].get<std::string>(), r["kernel"].get<std::string>());
+        }
     return 0;
 }
 

@@ -42,11 +42,18 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_parts() {
+void ThreadPool::run_parts(uint32_t gen) {
     tl_inside_task = true;
-    for (int i = next_part_.fetch_add(1, std::memory_order_relaxed); i < n_parts_;
-         i = next_part_.fetch_add(1, std::memory_order_relaxed))
-        task_(user_, i, n_parts_);
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+        const auto part = static_cast<uint32_t>(c);
+        if (static_cast<uint32_t>(c >> 32) != gen || part >= static_cast<uint32_t>(n_parts_)) break;
+        if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+        // task_/user_ stay put while this claimed part is not done: the region cannot end before it.
+        task_(user_, static_cast<int32_t>(part), n_parts_);
+        done_.fetch_add(1, std::memory_order_acq_rel);
+        c = claim_.load(std::memory_order_acquire);
+    }
     tl_inside_task = false;
 }
 
@@ -59,14 +66,14 @@ void ThreadPool::run(Task task, void* user) {
     while (busy_.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
     task_ = task;
     user_ = user;
-    next_part_.store(0, std::memory_order_relaxed);
-    pending_.store(n_threads_ - 1, std::memory_order_release);
+    done_.store(0, std::memory_order_relaxed);
+    const uint32_t gen = static_cast<uint32_t>(claim_.load(std::memory_order_relaxed) >> 32) + 1;
+    claim_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
 
-    run_parts();
-
-    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+    run_parts(gen);
+    for (int spins = 0; done_.load(std::memory_order_acquire) != n_parts_; ++spins) {
         if (spins < kSpinIterations) BITNET_CPU_RELAX();
         else std::this_thread::yield();
     }
@@ -75,9 +82,9 @@ void ThreadPool::run(Task task, void* user) {
 
 void ThreadPool::worker_main() {
     // Not generation_.load(): a region may already have been posted before this thread started.
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        uint64_t now = generation_.load(std::memory_order_acquire);
+        uint32_t now = generation_.load(std::memory_order_acquire);
         for (int spins = 0; now == seen && spins < kSpinIterations; ++spins) {
             BITNET_CPU_RELAX();
             now = generation_.load(std::memory_order_acquire);
@@ -88,8 +95,8 @@ void ThreadPool::worker_main() {
         }
         seen = now;
         if (stop_.load(std::memory_order_acquire)) return;
-        run_parts();
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+        // Whatever region is current now (this wake-up may be for an older one).
+        run_parts(static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32));
     }
 }
 

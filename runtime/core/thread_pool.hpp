@@ -3,10 +3,11 @@
 // workers spin briefly on a generation counter before sleeping: decode runs hundreds of small
 // regions per token, and a condition-variable wake-up per region would cost milliseconds.
 //
-// A region is cut into parts() parts, a few per thread, which the threads claim one at a time:
-// a thread slowed down (a noisy neighbour on its core, a descheduled vCPU) holds up the region by
-// at most the part it is in, while the others take over its share. Kernels split their work by
-// (part, parts) exactly as they would by (thread, threads).
+// A region is cut into parts() parts, a few per thread, which the threads claim one at a time,
+// and it ends when every part is done, not when every worker has checked in: a thread slowed
+// down or descheduled (a noisy neighbour on its core) holds a region up by at most the part it
+// is in, and a worker that wakes too late for a region simply finds no part left. Kernels split
+// their work by (part, parts) exactly as they would by (thread, threads).
 #pragma once
 
 #include <atomic>
@@ -42,13 +43,16 @@ public:
 
 private:
     void worker_main();
-    void run_parts();
+    // Claims and runs parts of region `gen` until none is left (or the region is no longer current).
+    void run_parts(uint32_t gen);
 
     int n_threads_, n_parts_;
-    std::atomic<int> next_part_{0};
     std::vector<std::thread> workers_;
-    std::atomic<uint64_t> generation_{0};
-    std::atomic<int> pending_{0};
+    // (region generation << 32) | next unclaimed part: a claim is a compare-exchange that fails
+    // once the region has changed, so a late worker never takes a part of the wrong region.
+    std::atomic<uint64_t> claim_{0};
+    std::atomic<int> done_{0};            // parts of the current region finished
+    std::atomic<uint32_t> generation_{0}; // what workers wait on
     std::atomic<bool> stop_{false};
     std::atomic<bool> busy_{false};
     Task task_ = nullptr;
