@@ -157,6 +157,45 @@ TEST(Cli, BenchParallelSequences) {
     EXPECT_NE(bad.out.find("--parallel"), std::string::npos) << bad.out;
 }
 
+// --profile: every kernel the model runs appears with its calls per token, the kernels' time
+// fits inside the step's, and the matmuls report a streaming rate.
+TEST(Cli, BenchProfileAccountsForTheStep) {
+    NEED_ORACLE();
+    auto r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 2 -p 8 -n 4 -r 2 --profile --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    for (const char* test : {"tg", "pp"}) {
+        SCOPED_TRACE(test);
+        const auto& p = j["profile"][test];
+        const double total = p["total_ms_per_unit"].get<double>(), kernels = p["kernels_ms_per_unit"].get<double>();
+        EXPECT_GT(kernels, 0.0);
+        EXPECT_LE(kernels, total * 1.01);
+        ASSERT_FALSE(p["rows"].empty());
+        double share = 0, ms = 0;
+        bool matmul = false, attention = false;
+        for (const auto& row : p["rows"]) {
+            EXPECT_GT(row["calls_per_unit"].get<double>(), 0.0) << row.dump();
+            share += row["share"].get<double>();
+            ms += row["ms_per_unit"].get<double>();
+            const auto sig = row["signature"].get<std::string>();
+            if (sig.rfind("matmul", 0) == 0) {
+                matmul = true;
+                EXPECT_GT(row["weight_gbs"].get<double>(), 0.0) << row.dump();
+            }
+            attention = attention || sig.rfind("attention", 0) == 0;
+        }
+        EXPECT_TRUE(matmul && attention);
+        EXPECT_NEAR(ms, kernels, 1e-6 * std::max(1.0, kernels));
+        EXPECT_LE(share, 1.01);
+    }
+    // One attention call per layer per generated token.
+    const int32_t layers = 2;
+    for (const auto& row : j["profile"]["tg"]["rows"]) {
+        if (row["signature"].get<std::string>().rfind("attention", 0) == 0)
+            EXPECT_DOUBLE_EQ(row["calls_per_unit"].get<double>(), double(layers));
+    }
+}
+
 TEST(Cli, PerplexityIsFiniteAndNearVocabSize) {
     NEED_ORACLE();
     const fs::path dir = bitnet::testing::make_temp_dir("ppl");
