@@ -191,8 +191,9 @@ TEST(Cli, BenchProfileAccountsForTheStep) {
     // One attention call per layer per generated token.
     const int32_t layers = 2;
     for (const auto& row : j["profile"]["tg"]["rows"]) {
-        if (row["signature"].get<std::string>().rfind("attention", 0) == 0)
+        if (row["signature"].get<std::string>().rfind("attention", 0) == 0) {
             EXPECT_DOUBLE_EQ(row["calls_per_unit"].get<double>(), double(layers));
+        }
     }
 }
 
