@@ -65,11 +65,57 @@ void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x,
         for (int t = 0; t < T; ++t) out[r][t] = hsum_i32(acc[r][t]);
 }
 
+// Decode, M = 1: the weights stream from DRAM once, kGemvRows rows side by side so the loads of
+// several rows are in flight at once and the block's 128 activations are loaded once for all of
+// them (with the GEMM's two rows the loop waits on each row's load). One prefetch per row every
+// other block (a line holds two blocks' codes) for the next tile's rows.
+constexpr int kGemvRows = 8;
+
+template <int R>
+void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
+    const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
+    __m256i acc[R];
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
+    for (int64_t b = 0; b < nblk; ++b) {
+        if (b % 2 == 0)
+            for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + b * 32 + pf, 0, 3);
+        const int8_t* xb = x + b * 128;
+        const __m256i x0 = load32(xb), x1 = load32(xb + 32), x2 = load32(xb + 64), x3 = load32(xb + 96);
+        for (int r = 0; r < R; ++r) {
+            const __m256i v = load32(w + r * rb + b * 32); // byte j: weights j, j+32, j+64, j+96
+            __m256i s = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 6), m3), x0);
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m3), x1));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), m3), x2));
+            s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(v, m3), x3));
+            acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(s, ones));
+        }
+    }
+    for (int r = 0; r < R; ++r) out[r] = hsum_i32(acc[r]);
+}
+
 bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const int64_t K = a.k, nblk = K / 128;
     const size_t rb = static_cast<size_t>(K / 4);
     const auto* W = static_cast<const uint8_t*>(a.w->data);
     const bitnet_qact& xq = *a.x_q;
+    if (a.m == 1) {
+        const int32_t qs = xq.row_sums != nullptr ? xq.row_sums[0] : sum_q(xq.data, K);
+        const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
+        x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1;) {
+                const int rows = n + kGemvRows <= n1 ? kGemvRows : 1;
+                int32_t dots[kGemvRows];
+                if (rows == kGemvRows) i2s_gemv_tile<kGemvRows>(W + n * rb, rb, nblk, xq.data, dots, pf);
+                else i2s_gemv_tile<1>(W + n * rb, rb, nblk, xq.data, dots, pf);
+                for (int r = 0; r < rows; ++r) {
+                    const float unscaled = static_cast<float>(dots[r] - qs) / xq.scales[0];
+                    a.y[n + r] = unscaled * a.w->scale;
+                }
+                n += rows;
+            }
+        });
+        return BITNET_OK;
+    }
     x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
         int32_t qsum[64];
         x86::walk_tiles<kRows, kTokens>(
