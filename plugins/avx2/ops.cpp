@@ -19,6 +19,9 @@ bitnet_status run_ffn_act_f32(void* plugin, const void* args, void*) noexcept {
 bitnet_status run_add_f32(void* plugin, const void* args, void*) noexcept {
     return x86::Eltwise<Simd>::add(plugin, args, "add_f32__avx2");
 }
+bitnet_status run_kv_store_f16(void* plugin, const void* args, void*) noexcept {
+    return x86::Eltwise<Simd>::kv_store(plugin, args, "kv_store_f16__avx2");
+}
 bitnet_status run_rope_f32(void* plugin, const void* args, void*) noexcept {
     return x86::Rope<Simd>::run(plugin, args, "rope_f32__avx2");
 }

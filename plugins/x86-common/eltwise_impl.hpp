@@ -9,6 +9,9 @@
 
 #include "x86_plugin.hpp"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -126,6 +129,40 @@ struct Eltwise {
                 });
                 return BITNET_OK;
             });
+    }
+
+    // f32 K/V rows into the f16 cache. vcvtps2ph rounds to nearest even and quiets NaNs keeping
+    // the top payload bits: bit for bit formats::f32_to_fp16, the scalar reference's conversion.
+    static bitnet_status kv_store(void* plugin, const void* args, const char* what) noexcept {
+        return run_op<bitnet_kv_store_args>(
+            plugin, args, what, X86_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
+            [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
+                if (a.m <= 0 || a.width <= 0 || a.pos0 < 0) return invalid(p, what, "m and width must be positive, pos0 >= 0");
+                if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
+                    return invalid(p, what, "k, v or a cache pointer is NULL");
+                if (a.ld < a.width || a.kv_stride < a.width) return invalid(p, what, "ld or kv_stride < width");
+                for_rows(p, a.m, [&](int64_t m0, int64_t m1) {
+                    for (int64_t t = m0; t < m1; ++t) {
+                        const int64_t dst = (a.pos0 + t) * static_cast<int64_t>(a.kv_stride);
+                        to_half(a.k + t * a.ld, a.k_cache + dst, a.width);
+                        to_half(a.v + t * a.ld, a.v_cache + dst, a.width);
+                    }
+                });
+                return BITNET_OK;
+            });
+    }
+
+    static void to_half(const float* src, uint16_t* dst, int64_t n) {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+        if (i == n) return;
+        alignas(32) float tail[8] = {};
+        alignas(16) uint16_t out[8];
+        std::copy(src + i, src + n, tail);
+        _mm_store_si128(reinterpret_cast<__m128i*>(out), _mm256_cvtps_ph(_mm256_load_ps(tail), _MM_FROUND_TO_NEAREST_INT));
+        std::copy(out, out + (n - i), dst + i);
     }
 
     static bitnet_status add(void* plugin, const void* args, const char* what) noexcept {

@@ -11,8 +11,10 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <random>
@@ -109,7 +111,8 @@ std::vector<Case> all_cases() {
                             for (int32_t past : sig::attention_n_past())
                                 out.push_back({plugin, k.name, static_cast<int>(i), m, past});
                     }
-            } else if (k.op == BITNET_OP_RMSNORM || k.op == BITNET_OP_FFN_ACT || k.op == BITNET_OP_ADD) {
+            } else if (k.op == BITNET_OP_RMSNORM || k.op == BITNET_OP_FFN_ACT || k.op == BITNET_OP_ADD ||
+                       k.op == BITNET_OP_KV_STORE) {
                 for (size_t i = 0; i < sig::row_widths().size(); ++i)
                     for (int32_t m : sig::row_ms()) out.push_back({plugin, k.name, static_cast<int>(i), m});
             } else {
@@ -404,6 +407,30 @@ void check_quantize(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_k
     EXPECT_EQ(r1, r2) << "row sums differ";
 }
 
+// KV rows into the f16 cache: bit-exact, specials included (ties to even, subnormals, overflow to
+// infinity, NaN payloads), cache positions outside the rows untouched.
+void check_kv_store(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, int32_t width, int32_t m) {
+    std::mt19937 gen(static_cast<uint32_t>(width * 13 + m));
+    const int32_t ld = width + 3, kv_stride = width + 8, pos0 = 5, n_pos = pos0 + m + 2;
+    std::vector<float> kx = normal(static_cast<size_t>(m) * ld, 3.0f, gen), vx = normal(kx.size(), 3.0f, gen);
+    const float specials[] = {1.0f + 0x1p-11f,  1.0f + 0x3p-11f, 65504.0f, 65520.0f, 1e6f, -1e-8f, 0x1p-25f, 0x3p-26f,
+                              6.1e-5f, -0.0f, std::numeric_limits<float>::infinity(),
+                              std::bit_cast<float>(0x7fa00001u), std::bit_cast<float>(0xffc12345u)};
+    for (size_t i = 0; i < std::size(specials) && i < kx.size(); ++i) kx[i] = vx[kx.size() - 1 - i] = specials[i];
+    auto run = [&](void* handle, const bitnet_kernel_desc& kd, std::vector<uint16_t>& kc, std::vector<uint16_t>& vc) {
+        kc.assign(static_cast<size_t>(n_pos) * kv_stride, 0xbeef);
+        vc = kc;
+        const bitnet_kv_store_args a{sizeof a, m, pos0, width, kx.data(), vx.data(), ld, kc.data(), vc.data(), kv_stride,
+                                     nullptr, nullptr, 0, 0, 0};
+        EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
+    };
+    std::vector<uint16_t> k1, v1, k2, v2;
+    run(l.inst->handle(), k, k1, v1);
+    run(loaded("scalar").inst->handle(), ref, k2, v2);
+    EXPECT_EQ(k1, k2) << "K cache differs";
+    EXPECT_EQ(v1, v2) << "V cache differs";
+}
+
 TEST_P(Conformance, MatchesScalar) {
     const Case& c = GetParam();
     Loaded& l = loaded(c.plugin);
@@ -418,6 +445,7 @@ TEST_P(Conformance, MatchesScalar) {
     case BITNET_OP_QUANTIZE_ACT: check_quantize(l, *k, *ref, sig::quantize_rows()[c.sig].k, c.m); break;
     case BITNET_OP_ROPE: check_rope(l, *k, *ref, sig::heads()[c.sig], c.m); break;
     case BITNET_OP_ATTENTION: check_attention(l, *k, *ref, sig::heads()[c.sig], c.m, c.n_past); break;
+    case BITNET_OP_KV_STORE: check_kv_store(l, *k, *ref, sig::row_widths()[c.sig], c.m); break;
     default: check_row_op(l, *k, *ref, sig::row_widths()[c.sig], c.m); break;
     }
 }
