@@ -307,6 +307,9 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
 
 // ---- TQ2_0 / TQ1_0 ----------------------------------------------------------------------------
 
+// Rows a TQ decode step streams side by side (tq_matmul_loop).
+constexpr int kTqGemvRows = 8;
+
 // The scalar reference's epilogue for one 256-block: sumf += (float)sumi * (d_act * d_w).
 template <int R, int T>
 inline void tq_block_epilogue(__m512i acc[R][T], const int32_t* const* bs, const float* const* da,
@@ -414,7 +417,7 @@ void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
 
 template <bool Tq1>
 bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    return x86::tq_matmul_loop<Tq1, kRows, kTokens>(
+    return x86::tq_matmul_loop<Tq1, kRows, kTokens, kTqGemvRows>(
         p, a, kRowAlign, &sum_q,
         [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
                           const float* const* da, float sumf[][kTokens]) {

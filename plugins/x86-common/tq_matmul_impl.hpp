@@ -14,7 +14,8 @@ namespace bitnet::x86 {
 
 constexpr int64_t kTqTable = 4096; // int32 block sums per chunk: one token's blocks up to K = 1M
 
-template <bool Tq1, int MR, int NT, class SumQ, class Tile>
+// GR: rows a decode (M = 1) step streams side by side (the plugin's tile must take R = GR, T = 1).
+template <bool Tq1, int MR, int NT, int GR, class SumQ, class Tile>
 bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64_t row_align, SumQ&& sum_q,
                              Tile&& tile) {
     static_assert(NT == 4, "dispatch_tile covers 1..4 tokens");
@@ -24,6 +25,27 @@ bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64
     const bitnet_qact& xq = *a.x_q;
     if (nb > kTqTable) return invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
     const int64_t chunk = std::clamp<int64_t>(kTqTable / nb, 1, 64);
+    if (a.m == 1 && GR > MR) {
+        // Decode: GR rows in flight (more loads outstanding, and GR independent per-block
+        // reductions for the out-of-order core to overlap), the next group prefetched.
+        parallel_ranges(p, a.n, row_align, [&](int64_t n0, int64_t n1) {
+            int32_t sums[kTqTable];
+            for (int64_t b = 0; b < nb; ++b) sums[b] = sum_q(xq.data + b * 256, 256);
+            const int8_t* xs[NT] = {xq.data};
+            const int32_t* bs[NT] = {sums};
+            const float* da[NT] = {xq.scales};
+            for (int64_t n = n0; n < n1;) {
+                const int rows = n + GR <= n1 ? GR : 1;
+                prefetch(W + (n + GR) * rb, static_cast<size_t>(rows) * rb);
+                float sumf[GR][NT];
+                if (rows == GR) tile.template operator()<GR, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                else tile.template operator()<1, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                for (int r = 0; r < rows; ++r) a.y[n + r] = sumf[r][0] * a.w->scale;
+                n += rows;
+            }
+        });
+        return BITNET_OK;
+    }
     parallel_ranges(p, a.n, row_align, [&](int64_t n0, int64_t n1) {
         int32_t sums[kTqTable];
         int64_t c0 = 0;
