@@ -107,16 +107,11 @@ bool q8_act_matmul(const Plugin& p, const bitnet_matmul_args& a, size_t rb, int6
             alignas(64) uint8_t buf[kQ8KBuf];
             Rec::template quantize<S>(a.x_f32, K, buf);
             const typename Rec::Row xs[1] = {Rec::view(buf, K)};
-            float out[GR][NT];
-            int64_t n = n0;
-            for (; n + GR <= n1; n += GR) {
-                tile.template operator()<GR, 1>(W + n * rb, rb, nb, xs, true, out);
-                for (int r = 0; r < GR; ++r) a.y[n + r] = out[r][0] * a.w->scale;
-            }
-            for (; n < n1; ++n) {
-                tile.template operator()<1, 1>(W + n * rb, rb, nb, xs, true, out);
-                a.y[n] = out[0][0] * a.w->scale;
-            }
+            walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
+                float out[GR][NT];
+                tile.template operator()<R, 1>(W + n * rb, rb, nb, xs, true, out);
+                for (int r = 0; r < R; ++r) a.y[n + r] = out[r][0] * a.w->scale;
+            });
         });
         return true;
     }

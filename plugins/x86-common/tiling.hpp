@@ -45,6 +45,15 @@ inline void walk_tiles(int64_t n0, int64_t n1, int64_t m, int64_t chunk_tokens, 
     }
 }
 
+// Decode (M = 1): rows [n0, n1) in groups of GR side by side, then one at a time;
+// group.template operator()<R>(n) computes rows n .. n+R-1 (R is GR or 1).
+template <int GR, class Group>
+inline void walk_row_groups(int64_t n0, int64_t n1, Group&& group) {
+    int64_t n = n0;
+    for (; n + GR <= n1; n += GR) group.template operator()<GR>(n);
+    for (; n < n1; ++n) group.template operator()<1>(n);
+}
+
 // How far ahead (in weight rows) the ternary GEMV kernels prefetch: decode streams weights from
 // DRAM and a tile is done in tens of nanoseconds, faster than the hardware prefetcher ramps up on
 // the short per-row streams. 64 rows (~40 KiB at K=2560) measured best of 16/32/64/128 on the

@@ -34,15 +34,12 @@ bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64
             const int8_t* xs[NT] = {xq.data};
             const int32_t* bs[NT] = {sums};
             const float* da[NT] = {xq.scales};
-            for (int64_t n = n0; n < n1;) {
-                const int rows = n + GR <= n1 ? GR : 1;
-                prefetch(W + (n + GR) * rb, static_cast<size_t>(rows) * rb);
+            walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
+                prefetch(W + (n + GR) * rb, static_cast<size_t>(R) * rb);
                 float sumf[GR][NT];
-                if (rows == GR) tile.template operator()<GR, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
-                else tile.template operator()<1, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
-                for (int r = 0; r < rows; ++r) a.y[n + r] = sumf[r][0] * a.w->scale;
-                n += rows;
-            }
+                tile.template operator()<R, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
+                for (int r = 0; r < R; ++r) a.y[n + r] = sumf[r][0] * a.w->scale;
+            });
         });
         return BITNET_OK;
     }

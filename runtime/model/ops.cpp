@@ -170,17 +170,15 @@ void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, floa
     run(s, &a);
 }
 
-void Ops::attention(const bitnet_attention_args& args) {
-    bitnet_attention_args a = args;
-    a.struct_size = sizeof(a);
-    run(make_attention_shape(a.m, a.n_heads, a.n_kv_heads, a.head_dim), &a);
-}
+void Ops::attention(const bitnet_attention_args& args) { attention_op(BITNET_OP_ATTENTION, args); }
 
-void Ops::attention_seqs(const bitnet_attention_args& args) {
+void Ops::attention_seqs(const bitnet_attention_args& args) { attention_op(BITNET_OP_ATTENTION_SEQS, args); }
+
+void Ops::attention_op(bitnet_op op, const bitnet_attention_args& args) {
     bitnet_attention_args a = args;
     a.struct_size = sizeof(a);
     bitnet_shape s = make_attention_shape(a.m, a.n_heads, a.n_kv_heads, a.head_dim);
-    s.op = BITNET_OP_ATTENTION_SEQS;
+    s.op = op;
     run(s, &a);
 }
 
@@ -209,12 +207,13 @@ void Ops::add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32
     run(make_shape(BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
 }
 
-void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
-                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
+namespace {
+// The fields KV_STORE and KV_STORE_SEQS share.
+bitnet_kv_store_args kv_store_args(int32_t m, int32_t width, const float* k, const float* v, int32_t ld,
+                                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
     bitnet_kv_store_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
-    a.pos0 = pos0;
     a.width = width;
     a.k = k;
     a.v = v;
@@ -222,22 +221,21 @@ void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const
     a.k_cache = k_cache;
     a.v_cache = v_cache;
     a.kv_stride = kv_stride;
+    return a;
+}
+} // namespace
+
+void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
+                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
+    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, kv_stride);
+    a.pos0 = pos0;
     run(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
 }
 
 void Ops::kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
                         const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
                         int64_t slot_stride, int32_t n_slots, int32_t max_keys) {
-    bitnet_kv_store_args a{};
-    a.struct_size = sizeof(a);
-    a.m = m;
-    a.width = width;
-    a.k = k;
-    a.v = v;
-    a.ld = ld;
-    a.k_cache = k_cache;
-    a.v_cache = v_cache;
-    a.kv_stride = kv_stride;
+    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, kv_stride);
     a.row_pos = row_pos;
     a.row_slot = row_slot;
     a.slot_stride = slot_stride;

@@ -69,6 +69,7 @@ public:
 
 private:
     void run(const bitnet_shape& shape, void* args, LinearWeight* w = nullptr);
+    void attention_op(bitnet_op op, const bitnet_attention_args& args);
 
     Router& router_;
     Scratch workspace_;

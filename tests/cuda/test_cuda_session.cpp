@@ -35,6 +35,44 @@ struct Fixture {
 
 const char* kModels[] = {"b158-small-i2_s.gguf", "bitnet-small-tq2_0.gguf", "p2-bitnet-tiny-tq1_0.gguf"};
 
+// Rows of logits, cuda against cpu: the largest difference seen, and a failure where the argmax
+// differs by more than the float-order tolerance.
+struct LogitComparer {
+    int32_t n_vocab;
+    double worst = 0;
+    void operator()(const std::vector<float>& cpu, const std::vector<float>& gpu, const std::string& where) {
+        ASSERT_EQ(cpu.size(), gpu.size()) << where;
+        for (size_t row = 0; row < cpu.size() / n_vocab; ++row) {
+            const float* ra = cpu.data() + row * n_vocab;
+            const float* rb = gpu.data() + row * n_vocab;
+            for (int32_t i = 0; i < n_vocab; ++i) worst = std::max(worst, std::fabs(double(ra[i]) - rb[i]));
+            // Argmax must agree unless the CPU's top two are within the float-order tolerance.
+            const int32_t ia = bitnet::model::argmax(ra, n_vocab), ib = bitnet::model::argmax(rb, n_vocab);
+            if (ia != ib && std::fabs(ra[ia] - ra[ib]) > 0.06)
+                ADD_FAILURE() << where << " row " << row << ": argmax " << ib << " on cuda, " << ia << " on cpu";
+        }
+    }
+};
+
+// A small model with GQA 8:2 in the given formats, written to dir/model.gguf.
+fs::path generated_model(const fs::path& dir, const char* weights, const char* head, uint64_t seed) {
+    namespace mg = bitnet::modelgen;
+    mg::ModelSpec spec;
+    spec.hidden = 512;
+    spec.ffn = 768;
+    spec.layers = 2;
+    spec.heads = 8;
+    spec.kv_heads = 2;
+    spec.ctx = 512;
+    mg::GenOptions o;
+    o.weights = mg::parse_weight_type(weights);
+    o.head = mg::parse_head_type(head);
+    o.seed = seed;
+    const fs::path path = dir / "model.gguf";
+    mg::generate_model(spec, o, path);
+    return path;
+}
+
 // Device session against the CPU (scalar) session on one model file: a 40-token prefill with every
 // row's logits (batched GEMV/GEMM, tiled attention), 12 greedy decode steps (step 1 eager, step 2
 // recorded, the rest replayed graphs), then a 4-token step three times (batched decode).
@@ -53,19 +91,7 @@ void expect_device_matches_cpu(Fixture& f, const fs::path& path, const std::stri
     ASSERT_EQ(cpu.device(), "cpu");
 
     const int32_t n_vocab = model->hparams().n_vocab;
-    double worst = 0;
-    auto compare = [&](const std::vector<float>& a, const std::vector<float>& b, const std::string& where) {
-        ASSERT_EQ(a.size(), b.size());
-        for (size_t row = 0; row < a.size() / n_vocab; ++row) {
-            const float* ra = a.data() + row * n_vocab;
-            const float* rb = b.data() + row * n_vocab;
-            for (int32_t i = 0; i < n_vocab; ++i) worst = std::max(worst, std::fabs(double(ra[i]) - rb[i]));
-            // Argmax must agree unless the CPU's top two are within the float-order tolerance.
-            const int32_t ia = bitnet::model::argmax(ra, n_vocab), ib = bitnet::model::argmax(rb, n_vocab);
-            if (ia != ib && std::fabs(ra[ia] - ra[ib]) > 0.06)
-                ADD_FAILURE() << where << " row " << row << ": argmax " << ib << " on cuda, " << ia << " on cpu";
-        }
-    };
+    LogitComparer compare{n_vocab};
     std::vector<int32_t> prompt(40);
     for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 7919 + 128000) % n_vocab);
     std::vector<float> la, lb;
@@ -88,9 +114,9 @@ void expect_device_matches_cpu(Fixture& f, const fs::path& path, const std::stri
     }
     EXPECT_EQ(gpu.n_past(), cpu.n_past());
     std::printf("[cuda session] %s: max |logit cuda - cpu| %.5f over prefill, 12 decode steps, 3 four-token steps\n",
-                label.c_str(), worst);
+                label.c_str(), compare.worst);
     // The README's sensitivity note: float-order differences stay well inside 0.06 per logit.
-    EXPECT_LT(worst, 0.06);
+    EXPECT_LT(compare.worst, 0.06);
 }
 
 std::string param_name(std::string n) {
@@ -126,21 +152,8 @@ class GeneratedDeviceSession : public ::testing::TestWithParam<GenCase> {};
 TEST_P(GeneratedDeviceSession, MatchesCpuSession) {
     Fixture f;
     if (std::string why = cuda_unavailable(f.reg); !why.empty()) GTEST_SKIP() << why;
-    namespace mg = bitnet::modelgen;
-    mg::ModelSpec spec;
-    spec.hidden = 512;
-    spec.ffn = 768;
-    spec.layers = 2;
-    spec.heads = 8;
-    spec.kv_heads = 2;
-    spec.ctx = 512;
-    mg::GenOptions o;
-    o.weights = mg::parse_weight_type(GetParam().weights);
-    o.head = mg::parse_head_type(GetParam().head);
-    o.seed = 7;
     const fs::path dir = bitnet::testing::make_temp_dir("cuda-session");
-    const fs::path path = dir / "model.gguf";
-    mg::generate_model(spec, o, path);
+    const fs::path path = generated_model(dir, GetParam().weights, GetParam().head, 7);
     expect_device_matches_cpu(f, path, std::string(GetParam().weights) + "+" + GetParam().head);
     fs::remove_all(dir);
 }
@@ -157,21 +170,8 @@ INSTANTIATE_TEST_SUITE_P(Formats, GeneratedDeviceSession,
 TEST(DeviceParallelSequences, MatchCpuSession) {
     Fixture f;
     if (std::string why = cuda_unavailable(f.reg); !why.empty()) GTEST_SKIP() << why;
-    namespace mg = bitnet::modelgen;
-    mg::ModelSpec spec;
-    spec.hidden = 512;
-    spec.ffn = 768;
-    spec.layers = 2;
-    spec.heads = 8;
-    spec.kv_heads = 2;
-    spec.ctx = 512;
-    mg::GenOptions o;
-    o.weights = mg::parse_weight_type("i2_s");
-    o.head = mg::parse_head_type("q6_k");
-    o.seed = 11;
     const fs::path dir = bitnet::testing::make_temp_dir("cuda-parallel");
-    const fs::path path = dir / "model.gguf";
-    mg::generate_model(spec, o, path);
+    const fs::path path = generated_model(dir, "i2_s", "q6_k", 11);
     auto model = bitnet::model::Model::load(path);
     bitnet::Router cpu_router(f.reg, {{{"all", "scalar"}}, {}});
     bitnet::Router gpu_router(f.reg, {});
@@ -186,18 +186,7 @@ TEST(DeviceParallelSequences, MatchCpuSession) {
     ASSERT_EQ(gpu.device(), "cuda");
 
     const int32_t n_vocab = model->hparams().n_vocab;
-    double worst = 0;
-    auto compare = [&](const std::vector<float>& a, const std::vector<float>& b, const std::string& where) {
-        ASSERT_EQ(a.size(), b.size()) << where;
-        for (size_t row = 0; row < a.size() / n_vocab; ++row) {
-            const float* ra = a.data() + row * n_vocab;
-            const float* rb = b.data() + row * n_vocab;
-            for (int32_t i = 0; i < n_vocab; ++i) worst = std::max(worst, std::fabs(double(ra[i]) - rb[i]));
-            const int32_t ia = bitnet::model::argmax(ra, n_vocab), ib = bitnet::model::argmax(rb, n_vocab);
-            if (ia != ib && std::fabs(ra[ia] - ra[ib]) > 0.06)
-                ADD_FAILURE() << where << " row " << row << ": argmax " << ib << " on cuda, " << ia << " on cpu";
-        }
-    };
+    LogitComparer compare{n_vocab};
     std::vector<float> la, lb;
     std::vector<int32_t> next(5);
     for (int32_t s = 0; s < 5; ++s) {
@@ -223,8 +212,8 @@ TEST(DeviceParallelSequences, MatchCpuSession) {
     steps({0, 1, 2, 3, 4}, 6, "all five");
     steps({3, 1}, 4, "sequences 3 and 1");
     for (int32_t s = 0; s < 5; ++s) EXPECT_EQ(gpu.n_past(s), cpu.n_past(s)) << "sequence " << s;
-    std::printf("[cuda session] 5 parallel sequences: max |logit cuda - cpu| %.5f\n", worst);
-    EXPECT_LT(worst, 0.06);
+    std::printf("[cuda session] 5 parallel sequences: max |logit cuda - cpu| %.5f\n", compare.worst);
+    EXPECT_LT(compare.worst, 0.06);
     fs::remove_all(dir);
 }
 
