@@ -102,17 +102,14 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
         const int32_t qs = xq.row_sums != nullptr ? xq.row_sums[0] : sum_q(xq.data, K);
         const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-            for (int64_t n = n0; n < n1;) {
-                const int rows = n + kGemvRows <= n1 ? kGemvRows : 1;
-                int32_t dots[kGemvRows];
-                if (rows == kGemvRows) i2s_gemv_tile<kGemvRows>(W + n * rb, rb, nblk, xq.data, dots, pf);
-                else i2s_gemv_tile<1>(W + n * rb, rb, nblk, xq.data, dots, pf);
-                for (int r = 0; r < rows; ++r) {
+            x86::walk_row_groups<kGemvRows>(n0, n1, [&]<int R>(int64_t n) {
+                int32_t dots[R];
+                i2s_gemv_tile<R>(W + n * rb, rb, nblk, xq.data, dots, pf);
+                for (int r = 0; r < R; ++r) {
                     const float unscaled = static_cast<float>(dots[r] - qs) / xq.scales[0];
                     a.y[n + r] = unscaled * a.w->scale;
                 }
-                n += rows;
-            }
+            });
         });
         return BITNET_OK;
     }

@@ -66,72 +66,21 @@ inline __m512i bcast32(const uint8_t* p) {
 // within kMaxBlocks so that stays below 2^31.
 constexpr int64_t kMaxBlocks = 4096;
 
-// Decode, M = 1: the weights stream from DRAM once. Each row keeps two accumulators (fields 6|4
-// and 2|0), so an 8-row tile has 16 independent vpdpbusd chains; with one accumulator per row
-// the chains are two dpbusd deep per block and latency, not memory, sets the pace. A tile of
-// fewer rows unrolls over blocks instead to keep as many chains.
+// Decode, M = 1: the weights stream from DRAM once, kGemvRows rows side by side (rows left over
+// go one at a time). One accumulator per row: the second code register is shifted up by 4 bits
+// so fields 2|0 sit at bits 6|4 like the first's (the GEMM tile's trick), both carry the
+// per-half scale 64|16 and add into one register, so 16 rows fit in the register file.
+// bitnet bench -t 1/-t 2 on the 2B-4T file, alternated with an 8-row tile of two accumulators per
+// row: tg 30.6/31.8 -> 30.5/35.0 and 38.3/39.8 -> 40.0/40.6 tok/s.
 //
 // Prefetch: one line per row every other block (a line holds two blocks' codes), `pf` bytes
 // ahead, spread over the loop rather than issued in a burst per tile: on the AMD EPYC this was
 // tuned on, that beat a per-tile burst 64 rows ahead (x86::kWeightPrefetchRows), and prefetcht0
 // beat t1/t2/nta.
+constexpr int kGemvRows = 16;
+
 template <int R>
 void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
-    constexpr int U = R >= 4 ? 1 : 4 / R;
-    const __m512i m01 = half_bytes(0xc0, 0x30), m23 = half_bytes(0x0c, 0x03);
-    __m512i acc0[R * U], acc1[R * U];
-#pragma GCC unroll 16
-    for (int i = 0; i < R * U; ++i) acc0[i] = acc1[i] = _mm512_setzero_si512();
-    auto step = [&](int64_t b, int u) __attribute__((always_inline)) {
-        const __m512i x0 = _mm512_loadu_si512(x + b * 128), x1 = _mm512_loadu_si512(x + b * 128 + 64);
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) {
-            const __m512i v = bcast32(w + r * rb + b * 32);
-            acc0[r * U + u] = _mm512_dpbusd_epi32(acc0[r * U + u], _mm512_and_si512(v, m01), x0);
-            acc1[r * U + u] = _mm512_dpbusd_epi32(acc1[r * U + u], _mm512_and_si512(v, m23), x1);
-        }
-    };
-    constexpr int B = U < 2 ? 2 : U; // blocks per iteration: whole prefetched lines
-    int64_t b = 0;
-    for (; b + B <= nblk; b += B) {
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-            for (int u = 0; u < B; u += 2) __builtin_prefetch(w + r * rb + (b + u) * 32 + pf, 0, 3);
-#pragma GCC unroll 4
-        for (int u = 0; u < B; ++u) step(b + u, u % U);
-    }
-    for (; b < nblk; ++b) step(b, 0);
-    // Out of registers in one go before reducing (see i2s_tile).
-    alignas(64) int32_t lanes[2 * R * U][16];
-#pragma GCC unroll 16
-    for (int i = 0; i < R * U; ++i) {
-        _mm512_store_si512(lanes[2 * i], acc0[i]);
-        _mm512_store_si512(lanes[2 * i + 1], acc1[i]);
-    }
-    asm volatile("" ::: "memory");
-    const __m512i s01 = half_dwords(6, 4), s23 = half_dwords(2, 0);
-    for (int r = 0; r < R; ++r) {
-        __m512i t = _mm512_setzero_si512();
-        for (int u = 0; u < U; ++u) {
-            const int i = r * U + u;
-            t = _mm512_add_epi32(t, _mm512_add_epi32(_mm512_srav_epi32(_mm512_load_si512(lanes[2 * i]), s01),
-                                                     _mm512_srav_epi32(_mm512_load_si512(lanes[2 * i + 1]), s23)));
-        }
-        out[r] = hsum_i32(t);
-    }
-}
-
-// Decode with more rows in flight (the tile decode uses wherever kWideRows rows remain; the
-// 8-row tile above takes the rest): one accumulator per row, the second code register shifted up
-// by 4 bits so fields 2|0 sit at bits 6|4 like the first's (the GEMM tile's trick): both carry
-// the per-half scale 64|16 and add into one register, so 16 rows fit in the register file.
-// bitnet bench -t 1/-t 2 on the 2B-4T file, alternated with the 8-row tile: tg 30.6/31.8 -> 30.5/35.0
-// and 38.3/39.8 -> 40.0/40.6 tok/s.
-constexpr int kWideRows = 16;
-
-template <int R>
-void i2s_gemv_tile_wide(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
     const __m512i m = half_bytes(0xc0, 0x30);
     __m512i acc[R];
 #pragma GCC unroll 16
@@ -203,7 +152,6 @@ template <int R, int T>
 
 // 4 x 5 keeps the 20 accumulators, 4 code registers and an activation register in the 32 zmm
 // without spills under GCC 12 (4 x 6 spilled, 3 x 8 reads the activations 33% more per MAC).
-constexpr int kGemvRows = 8;
 constexpr int kGemmRows = 4, kGemmTokens = 5;
 constexpr int kChunk = 65; // tokens whose Σq is kept per chunk: whole 5-token tiles
 
@@ -237,33 +185,16 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
         const int32_t qs = qsum_of(0);
         const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-            for (int64_t n = n0; n < n1;) {
-                if (n + kWideRows <= n1) {
-                    int32_t dots[kWideRows] = {};
-                    for (int64_t b0 = 0; b0 < nblk; b0 += kMaxBlocks) {
-                        int32_t part[kWideRows];
-                        const int64_t nb = std::min(kMaxBlocks, nblk - b0);
-                        i2s_gemv_tile_wide<kWideRows>(W + n * rb + b0 * 32, rb, nb, xq.data + b0 * 128, part,
-                                                      kWideRows * rb);
-                        for (int r = 0; r < kWideRows; ++r) dots[r] += part[r];
-                    }
-                    for (int r = 0; r < kWideRows; ++r) a.y[n + r] = i2s_out(dots[r], qs, xq.scales[0], a.w->scale);
-                    n += kWideRows;
-                    continue;
-                }
-                const int rows = n + kGemvRows <= n1 ? kGemvRows : 1;
-                int32_t dots[kGemvRows] = {};
+            x86::walk_row_groups<kGemvRows>(n0, n1, [&]<int R>(int64_t n) {
+                int32_t dots[R] = {};
                 for (int64_t b0 = 0; b0 < nblk; b0 += kMaxBlocks) {
-                    int32_t part[kGemvRows];
+                    int32_t part[R];
                     const int64_t nb = std::min(kMaxBlocks, nblk - b0);
-                    const uint8_t* w = W + n * rb + b0 * 32;
-                    if (rows == kGemvRows) i2s_gemv_tile<kGemvRows>(w, rb, nb, xq.data + b0 * 128, part, pf);
-                    else i2s_gemv_tile<1>(w, rb, nb, xq.data + b0 * 128, part, pf);
-                    for (int r = 0; r < rows; ++r) dots[r] += part[r];
+                    i2s_gemv_tile<R>(W + n * rb + b0 * 32, rb, nb, xq.data + b0 * 128, part, pf);
+                    for (int r = 0; r < R; ++r) dots[r] += part[r];
                 }
-                for (int r = 0; r < rows; ++r) a.y[n + r] = i2s_out(dots[r], qs, xq.scales[0], a.w->scale);
-                n += rows;
-            }
+                for (int r = 0; r < R; ++r) a.y[n + r] = i2s_out(dots[r], qs, xq.scales[0], a.w->scale);
+            });
         });
         return BITNET_OK;
     }
