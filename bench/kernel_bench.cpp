@@ -13,6 +13,7 @@
 // parallel_for, not a thread start per call as in the tests' fixture); on a shared machine a
 // worker that is descheduled costs a wake-up, not a core spinning against it.
 #include "kernel_signatures.hpp"
+#include "kernel_workspace.hpp"
 
 #include "formats/formats.hpp"
 
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -216,11 +218,12 @@ void bench_matmul(benchmark::State& st, const bitnet_plugin_descriptor* d, std::
     bitnet_qact qa{in->q.data(), in->qs.data(), nullptr, static_cast<size_t>(k)};
     bitnet_weights wt{in->w.data(), in->bytes, in->scale, nullptr};
     bitnet_matmul_args a{sizeof(a), m, n, k, kd->act_type, in->x.data(), &qa, k, &wt, in->y.data(), n};
+    const bitnet::testing::KernelWorkspace ws(*kd, inst, bitnet::testing::matmul_shape(*kd, m, n, k));
     int32_t next = 0;
     for (auto _ : st) {
         wt.data = in->w.data() + static_cast<size_t>(next) * in->stride;
         next = next + 1 == in->copies ? 0 : next + 1;
-        if (kd->run(inst, &a, nullptr) != BITNET_OK) {
+        if (kd->run(inst, &a, ws.get()) != BITNET_OK) {
             st.SkipWithError("run failed");
             break;
         }

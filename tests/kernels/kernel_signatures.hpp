@@ -42,7 +42,7 @@ inline const std::vector<Matmul>& matmuls() {
         // Odd shapes.
         {"odd_n1_k384", 1, 384, Role::any, false, {1, 3, 17}},
         {"odd_n3_k640", 3, 640, Role::any, false, {1, 3, 17}},
-        {"odd_n17_k768", 17, 768, Role::any, false, {1, 3, 17, 70}}, // 70: past a 65-token chunk
+        {"odd_n17_k768", 17, 768, Role::any, false, {1, 3, 17, 70, 150}}, // 70, 150: past 65- and 144-token passes
         // K beyond 4096 I2_S blocks: kernels that split K to keep int32 lanes exact.
         {"odd_n9_k524416", 9, 524416, Role::ternary, false, {1, 3, 17}},
         {"odd_n33_k256", 33, 256, Role::any, false, {1, 3, 17}},

@@ -5,6 +5,7 @@
 // is compared with the reference run on its Q8_K- or Q8_0-quantized activations, under the same
 // bound). The other ops are bounded relative to each output: 1e-6 (RMSNorm, RoPE, FFN activation, add) and 1e-5 (attention).
 #include "kernel_signatures.hpp"
+#include "kernel_workspace.hpp"
 #include "plugin_fixture.hpp"
 
 #include "formats/formats.hpp"
@@ -337,7 +338,11 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
     auto run = [&](void* handle, const bitnet_kernel_desc& kd, const std::vector<float>& xin) {
         std::vector<float> y(static_cast<size_t>(m) * ldy, NAN);
         bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wt, y.data(), ldy};
-        EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
+        const testing::KernelWorkspace ws(kd, handle, testing::matmul_shape(kd, m, n, K));
+        if (ws.get() != nullptr) { // a kernel that asked for scratch refuses to run without it
+            EXPECT_NE(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name << " ran with a NULL workspace";
+        }
+        EXPECT_EQ(kd.run(handle, &a, ws.get()), BITNET_OK) << kd.name;
         return y;
     };
     const std::vector<float> got = run(l.inst->handle(), k, x);
