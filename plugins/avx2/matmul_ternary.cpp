@@ -68,7 +68,7 @@ void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x,
 // Decode, M = 1: the weights stream from DRAM once, kGemvRows rows side by side so the loads of
 // several rows are in flight at once and the block's 128 activations are loaded once for all of
 // them (with the GEMM's two rows the loop waits on each row's load). One prefetch per row every
-// other block (a line holds two blocks' codes) for the next tile's rows.
+// other block (a line holds two blocks' codes) for the next tile's rows (pf = 0: none).
 constexpr int kGemvRows = 8;
 
 template <int R>
@@ -77,7 +77,7 @@ void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, i
     __m256i acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
     for (int64_t b = 0; b < nblk; ++b) {
-        if (b % 2 == 0)
+        if (pf != 0 && b % 2 == 0)
             for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + b * 32 + pf, 0, 3);
         const int8_t* xb = x + b * 128;
         const __m256i x0 = load32(xb), x1 = load32(xb + 32), x2 = load32(xb + 64), x3 = load32(xb + 96);
@@ -100,9 +100,8 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const bitnet_qact& xq = *a.x_q;
     if (a.m == 1) {
         const int32_t qs = xq.row_sums != nullptr ? xq.row_sums[0] : sum_q(xq.data, K);
-        const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-            x86::walk_row_groups<kGemvRows>(n0, n1, [&]<int R>(int64_t n) {
+            x86::walk_gemv_rows<kGemvRows>(W, rb, n0, n1, [&]<int R>(int64_t n, size_t pf) {
                 int32_t dots[R];
                 i2s_gemv_tile<R>(W + n * rb, rb, nblk, xq.data, dots, pf);
                 for (int r = 0; r < R; ++r) {

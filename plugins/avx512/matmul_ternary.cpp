@@ -74,7 +74,7 @@ constexpr int64_t kMaxBlocks = 4096;
 // row: tg 30.6/31.8 -> 30.5/35.0 and 38.3/39.8 -> 40.0/40.6 tok/s.
 //
 // Prefetch: one line per row every other block (a line holds two blocks' codes), `pf` bytes
-// ahead, spread over the loop rather than issued in a burst per tile: on the AMD EPYC this was
+// ahead (0: none), spread over the loop rather than issued in a burst per tile: on the AMD EPYC this was
 // tuned on, that beat a per-tile burst 64 rows ahead (x86::kWeightPrefetchRows), and prefetcht0
 // beat t1/t2/nta.
 constexpr int kGemvRows = 16;
@@ -86,7 +86,7 @@ void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, i
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
     for (int64_t b = 0; b < nblk; ++b) {
-        if (b % 2 == 0) {
+        if (pf != 0 && b % 2 == 0) {
 #pragma GCC unroll 16
             for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + b * 32 + pf, 0, 3);
         }
@@ -183,9 +183,8 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     };
     if (a.m == 1) {
         const int32_t qs = qsum_of(0);
-        const size_t pf = static_cast<size_t>(kGemvRows) * rb; // the next tile
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
-            x86::walk_row_groups<kGemvRows>(n0, n1, [&]<int R>(int64_t n) {
+            x86::walk_gemv_rows<kGemvRows>(W, rb, n0, n1, [&]<int R>(int64_t n, size_t pf) {
                 int32_t dots[R] = {};
                 for (int64_t b0 = 0; b0 < nblk; b0 += kMaxBlocks) {
                     int32_t part[R];

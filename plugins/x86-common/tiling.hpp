@@ -54,6 +54,21 @@ inline void walk_row_groups(int64_t n0, int64_t n1, Group&& group) {
     for (; n < n1; ++n) group.template operator()<1>(n);
 }
 
+// Decode over rows [n0, n1) of a weight matrix with `rb` bytes per row, as walk_row_groups, for
+// micro-kernels that prefetch the next group while computing one: group(n, pf) gets the distance
+// in bytes to prefetch at (the next GR rows), or 0 when those rows are not all in the range. The
+// range's first group is requested up front. The host cuts a matmul into several parts per thread,
+// and each part would otherwise start on DRAM latency and end fetching rows another part reads.
+template <int GR, class Group>
+inline void walk_gemv_rows(const void* w, size_t rb, int64_t n0, int64_t n1, Group&& group) {
+    const char* base = static_cast<const char*>(w);
+    for (size_t off = 0; off < static_cast<size_t>(std::min<int64_t>(GR, n1 - n0)) * rb; off += 64)
+        __builtin_prefetch(base + n0 * rb + off, 0, 3);
+    walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
+        group.template operator()<R>(n, n + R + GR <= n1 ? static_cast<size_t>(GR) * rb : size_t{0});
+    });
+}
+
 // How far ahead (in weight rows) the ternary GEMV kernels prefetch: decode streams weights from
 // DRAM and a tile is done in tens of nanoseconds, faster than the hardware prefetcher ramps up on
 // the short per-row streams. 64 rows (~40 KiB at K=2560) measured best of 16/32/64/128 on the
