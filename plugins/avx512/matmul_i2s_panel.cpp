@@ -197,14 +197,19 @@ bitnet_status i2s_panel_matmul(const Plugin& p, const bitnet_matmul_args& a, voi
             for (int64_t n = nb; n < ne; n += kLaneRows)
                 transpose_rows(W + n * rb, rb, static_cast<int>(std::min<int64_t>(kLaneRows, ne - n)), K,
                                s + (n - nb) / kLaneRows * group_cols);
-            // The next block's rows toward L2 while this one computes: 64 short streams are more
-            // than the hardware prefetcher follows, and the transpose would wait on DRAM.
-            const int64_t pf_end = std::min(r.end, ne + kBlockGroups * kLaneRows);
-            for (const uint8_t* q = W + ne * rb; q < W + pf_end * rb; q += 64) _mm_prefetch(reinterpret_cast<const char*>(q), _MM_HINT_T1);
+            // The next block's rows toward L2 while this one computes, a slice before each panel
+            // call: 64 short streams are more than the hardware prefetcher follows, and a burst
+            // of hundreds of prefetches stalls on the miss queue.
+            const char* pf = reinterpret_cast<const char*>(W + ne * rb);
+            const char* const pf_end = reinterpret_cast<const char*>(W + std::min(r.end, ne + kBlockGroups * kLaneRows) * rb);
+            const int64_t calls = (M + kPanelTokens - 1) / kPanelTokens * ((ne - nb + kLaneRows - 1) / kLaneRows);
+            const int64_t pf_step = ((pf_end - pf) / calls + 63) / 64 * 64;
             for (int64_t t0 = 0; t0 < M; t0 += kPanelTokens) {
                 const int tokens = static_cast<int>(std::min<int64_t>(kPanelTokens, M - t0));
                 const uint8_t* xt = x_tile(xr, t0 / kPanelTokens, K);
                 for (int64_t n = nb; n < ne; n += kLaneRows) {
+                    const char* const slice_end = std::min(pf + pf_step, pf_end);
+                    for (; pf < slice_end; pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
                     dispatch_panel(tokens, s + (n - nb) / kLaneRows * group_cols, xt, K, acc);
                     const __mmask16 live = tail_mask(ne - n);
                     for (int t = 0; t < tokens; ++t) {
