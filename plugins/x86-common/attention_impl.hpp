@@ -7,9 +7,10 @@
 //    8x8 blocks of halves are transposed with SSE2 unpacks before vcvtph2ps.
 //  - softmax: libm expf per score and a running double sum, as the scalar code.
 //  - probs·V: W dimensions at a time, positions in order: again the scalar order per output.
-// Work items are (token, head) pairs: decode (M = 1) splits the heads over the threads, prefill
-// splits (token, head). Scores live on the stack; a context longer than kChunk keys recomputes
-// them per pass (max, sum, output) instead of allocating.
+// Work items: decode (M = 1) splits the heads over the threads; prefill splits (token, group of
+// query heads sharing a KV head), so a block of keys is transposed once per group, not per head.
+// Scores live on the stack; a context longer than kChunk keys recomputes them per pass (max, sum,
+// output) instead of allocating.
 #pragma once
 
 #include "x86_plugin.hpp"
@@ -29,6 +30,7 @@ struct Attention {
     static constexpr int32_t kMaxHeadDim = 256;
     static constexpr int64_t kChunk = 4096; // keys whose scores fit the stack buffer (16 KiB)
     static constexpr int kAcc = 8;          // output vectors held in registers during probs·V
+    static constexpr int kGroup = 4;        // query heads per prefill item (2B-4T: 4 per KV head)
 
     // 8 rows of 8 halves -> 8 columns of 8 halves (column d holds element d of every row).
     static void transpose8x8(const __m128i r[8], __m128i t[8]) {
@@ -49,31 +51,45 @@ struct Attention {
         }
     }
 
-    // scores[j] = (Σ_d q[d]·k_{p0+j}[d]) · scale for j < cnt. Lanes past the last key read that
-    // key again and are not stored.
+    // scores[j] = (Σ_d q[d]·k_{p0+j}[d]) · scale for j < cnt.
     static void scores(const float* q, const uint16_t* kbase, int64_t stride, int64_t D, int64_t p0,
                        int64_t cnt, float scale, float* out) {
+        const float* const qs[1] = {q};
+        float* const outs[1] = {out};
+        scores_heads<1>(qs, kbase + p0 * stride, stride, D, cnt, scale, outs);
+    }
+
+    // out[g][j] = (Σ_d q[g][d]·k_j[d]) · scale for j < cnt and G query heads that share the keys:
+    // each block of keys is loaded and transposed once for all of them. Lanes past the last key
+    // read that key again and are not stored.
+    template <int G>
+    static void scores_heads(const float* const q[G], const uint16_t* kbase, int64_t stride, int64_t D,
+                             int64_t cnt, float scale, float* const out[G]) {
         for (int64_t j0 = 0; j0 < cnt; j0 += W) {
             const uint16_t* rows[W];
-            for (int l = 0; l < W; ++l) rows[l] = kbase + (p0 + std::min<int64_t>(j0 + l, cnt - 1)) * stride;
-            V acc = S::zero();
-            for (int64_t d = 0; d < D; d += 8) { // D is a multiple of W, hence of 8
+            for (int l = 0; l < W; ++l) rows[l] = kbase + std::min<int64_t>(j0 + l, cnt - 1) * stride;
+            V acc[G];
+            for (int g = 0; g < G; ++g) acc[g] = S::zero();
+            for (int64_t d = 0; d < D; d += 8) {
                 __m128i cols[W / 8][8];
-                for (int g = 0; g < W / 8; ++g) {
+                for (int b = 0; b < W / 8; ++b) {
                     __m128i r[8];
-                    for (int l = 0; l < 8; ++l) r[l] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 * g + l] + d));
-                    transpose8x8(r, cols[g]);
+                    for (int l = 0; l < 8; ++l) r[l] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 * b + l] + d));
+                    transpose8x8(r, cols[b]);
                 }
                 for (int e = 0; e < 8; ++e) {
                     __m128i grp[W / 8];
-                    for (int g = 0; g < W / 8; ++g) grp[g] = cols[g][e];
-                    acc = S::add(acc, S::mul(S::set1(q[d + e]), S::cvt_ph_groups(grp)));
+                    for (int b = 0; b < W / 8; ++b) grp[b] = cols[b][e];
+                    const V k = S::cvt_ph_groups(grp);
+                    for (int g = 0; g < G; ++g) acc[g] = S::add(acc[g], S::mul(S::set1(q[g][d + e]), k));
                 }
             }
             const int64_t left = std::min<int64_t>(W, cnt - j0);
-            const V s = S::mul(acc, S::set1(scale));
-            if (left == W) S::storeu(out + j0, s);
-            else S::store_tail(out + j0, s, left);
+            for (int g = 0; g < G; ++g) {
+                const V s = S::mul(acc[g], S::set1(scale));
+                if (left == W) S::storeu(out[g] + j0, s);
+                else S::store_tail(out[g] + j0, s, left);
+            }
         }
     }
 
@@ -94,23 +110,82 @@ struct Attention {
         }
     }
 
+    // buf[0..cnt) *= inv_sum (rounded to f16 on decode, as the reference), then
+    // acc += Σ_j buf[j] · v_{p0+j}.
+    static void normalize_and_accumulate(const bitnet_attention_args& a, float* buf, int64_t p0, int64_t cnt,
+                                         float inv_sum, const uint16_t* vb, float* acc) {
+        for (int64_t j = 0; j < cnt; j += W) {
+            const int64_t left = std::min<int64_t>(W, cnt - j);
+            V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), S::set1(inv_sum));
+            if (a.m == 1) pv = S::round_f16(pv);
+            if (left == W) S::storeu(buf + j, pv);
+            else S::store_tail(buf + j, pv, left);
+        }
+        accumulate_v<kAcc>(buf, vb, a.kv_stride, a.head_dim, p0, cnt, acc);
+    }
+
+    // Softmax and probs·V of (token t, head h) whose n_keys scores are all in `buf` (one chunk),
+    // written to the output row.
+    static void finish_one_chunk(const bitnet_attention_args& a, int64_t t, int64_t h, float* buf, int64_t n_keys) {
+        const int64_t D = a.head_dim;
+        float max_score = -INFINITY;
+        for (int64_t j = 0; j < n_keys; ++j) max_score = std::max(max_score, buf[j]);
+        double sum = 0.0;
+        for (int64_t j = 0; j < n_keys; ++j) {
+            buf[j] = std::exp(buf[j] - max_score);
+            sum += buf[j];
+        }
+        alignas(64) float acc[kMaxHeadDim];
+        for (int64_t d = 0; d < D; d += W) S::storeu(acc + d, S::zero());
+        normalize_and_accumulate(a, buf, 0, n_keys, static_cast<float>(1.0 / sum), v_head(a, h), acc);
+        float* out = a.out + t * a.ldo + h * D;
+        for (int64_t d = 0; d < D; d += W) S::storeu(out + d, S::loadu(acc + d));
+    }
+
+    static const uint16_t* k_head(const bitnet_attention_args& a, int64_t h) {
+        return a.k_cache + h / (a.n_heads / a.n_kv_heads) * a.head_dim;
+    }
+    static const uint16_t* v_head(const bitnet_attention_args& a, int64_t h) {
+        return a.v_cache + h / (a.n_heads / a.n_kv_heads) * a.head_dim;
+    }
+    // q row of (t, h) rounded to f16, as the reference multiplies it.
+    static void load_q(const bitnet_attention_args& a, int64_t t, int64_t h, float* q) {
+        const float* qsrc = a.q + t * a.ldq + h * a.head_dim;
+        for (int64_t d = 0; d < a.head_dim; d += W) S::storeu(q + d, S::round_f16(S::loadu(qsrc + d)));
+    }
+
+    // Prefill item: token t and the query heads h0 .. h0+G-1, which share one KV head; its keys
+    // fit one chunk (the caller checks).
+    template <int G>
+    static void item_heads(const bitnet_attention_args& a, int64_t t, int64_t h0) {
+        const int64_t n_keys = a.n_past + t + 1;
+        alignas(64) float q[G][kMaxHeadDim];
+        alignas(64) float buf[G][kChunk];
+        const float* qs[G];
+        float* outs[G];
+        for (int g = 0; g < G; ++g) {
+            load_q(a, t, h0 + g, q[g]);
+            qs[g] = q[g];
+            outs[g] = buf[g];
+        }
+        scores_heads<G>(qs, k_head(a, h0), a.kv_stride, a.head_dim, n_keys, a.scale, outs);
+        for (int g = 0; g < G; ++g) finish_one_chunk(a, t, h0 + g, buf[g], n_keys);
+    }
+
+    // One (token, head). A context longer than kChunk keys recomputes the scores per pass (max,
+    // sum, output) instead of allocating.
     static void item(const bitnet_attention_args& a, int64_t t, int64_t h) {
         const int64_t D = a.head_dim;
-        const int64_t kvh = h / (a.n_heads / a.n_kv_heads);
         const int64_t n_keys = a.n_past + t + 1; // causal: positions 0 .. n_past+t
-        const uint16_t* kb = a.k_cache + kvh * D;
-        const uint16_t* vb = a.v_cache + kvh * D;
-        const bool round_probs = a.m == 1;
-
-        alignas(64) float q[kMaxHeadDim], acc[kMaxHeadDim];
+        const uint16_t* kb = k_head(a, h);
+        alignas(64) float q[kMaxHeadDim];
         alignas(64) float buf[kChunk];
-        const float* qsrc = a.q + t * a.ldq + h * D;
-        for (int64_t d = 0; d < D; d += W) { // D is a multiple of W (checked in run)
-            S::storeu(q + d, S::round_f16(S::loadu(qsrc + d)));
-            S::storeu(acc + d, S::zero());
+        load_q(a, t, h, q);
+        if (n_keys <= kChunk) {
+            scores(q, kb, a.kv_stride, D, 0, n_keys, a.scale, buf);
+            finish_one_chunk(a, t, h, buf, n_keys);
+            return;
         }
-        const bool one_chunk = n_keys <= kChunk;
-
         float max_score = -INFINITY;
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
@@ -120,27 +195,17 @@ struct Attention {
         double sum = 0.0;
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
-            if (!one_chunk) scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
-            for (int64_t j = 0; j < cnt; ++j) {
-                buf[j] = std::exp(buf[j] - max_score);
-                sum += buf[j];
-            }
+            scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
+            for (int64_t j = 0; j < cnt; ++j) sum += std::exp(buf[j] - max_score);
         }
         const float inv_sum = static_cast<float>(1.0 / sum);
+        alignas(64) float acc[kMaxHeadDim];
+        for (int64_t d = 0; d < D; d += W) S::storeu(acc + d, S::zero());
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
-            if (!one_chunk) {
-                scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
-                for (int64_t j = 0; j < cnt; ++j) buf[j] = std::exp(buf[j] - max_score);
-            }
-            for (int64_t j = 0; j < cnt; j += W) {
-                const int64_t left = std::min<int64_t>(W, cnt - j);
-                V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), S::set1(inv_sum));
-                if (round_probs) pv = S::round_f16(pv);
-                if (left == W) S::storeu(buf + j, pv);
-                else S::store_tail(buf + j, pv, left);
-            }
-            accumulate_v<kAcc>(buf, vb, a.kv_stride, D, p0, cnt, acc);
+            scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
+            for (int64_t j = 0; j < cnt; ++j) buf[j] = std::exp(buf[j] - max_score);
+            normalize_and_accumulate(a, buf, p0, cnt, inv_sum, v_head(a, h), acc);
         }
         float* out = a.out + t * a.ldo + h * D;
         for (int64_t d = 0; d < D; d += W) S::storeu(out + d, S::loadu(acc + d));
@@ -167,6 +232,21 @@ struct Attention {
                 // Whole vectors per head keep every load in bounds; other sizes go to the host's
                 // next kernel (scalar).
                 if (a.head_dim % W != 0 || a.head_dim > kMaxHeadDim) return BITNET_ERR_UNSUPPORTED;
+                // Prefill: items are (token, up to kGroup heads of one KV head), so each key block
+                // is transposed once per group. Decode keeps one head per item (more items to split).
+                const int32_t group = a.n_heads / a.n_kv_heads;
+                const int32_t per_item = group % kGroup == 0 ? kGroup : group % 2 == 0 ? 2 : 1;
+                if (a.m > 1 && per_item > 1 && a.n_past + a.m <= kChunk) {
+                    const int64_t per_token = a.n_heads / per_item;
+                    parallel_ranges(p, a.m * per_token, 1, [&](int64_t i0, int64_t i1) {
+                        for (int64_t i = i0; i < i1; ++i) {
+                            const int64_t t = i / per_token, h0 = i % per_token * per_item;
+                            if (per_item == kGroup) item_heads<kGroup>(a, t, h0);
+                            else item_heads<2>(a, t, h0);
+                        }
+                    });
+                    return BITNET_OK;
+                }
                 const int64_t items = static_cast<int64_t>(a.m) * a.n_heads;
                 parallel_ranges(p, items, 1, [&](int64_t i0, int64_t i1) {
                     for (int64_t i = i0; i < i1; ++i) item(a, i / a.n_heads, i % a.n_heads);
