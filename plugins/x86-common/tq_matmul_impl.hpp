@@ -15,7 +15,9 @@ namespace bitnet::x86 {
 constexpr int64_t kTqTable = 4096; // int32 block sums per chunk: one token's blocks up to K = 1M
 
 // GR: rows a decode (M = 1) step streams side by side (the plugin's tile must take R = GR, T = 1).
-template <bool Tq1, int MR, int NT, int GR, class SumQ, class Tile>
+// TilePrefetches: the tile prefetches ahead itself at T = 1; otherwise the loop requests the next
+// group of rows before each group.
+template <bool Tq1, int MR, int NT, int GR, bool TilePrefetches = false, class SumQ, class Tile>
 bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64_t row_align, SumQ&& sum_q,
                              Tile&& tile) {
     static_assert(NT == 4, "dispatch_tile covers 1..4 tokens");
@@ -35,7 +37,7 @@ bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64
             const int32_t* bs[NT] = {sums};
             const float* da[NT] = {xq.scales};
             walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
-                prefetch(W + (n + GR) * rb, static_cast<size_t>(R) * rb);
+                if (!TilePrefetches) prefetch(W + (n + GR) * rb, static_cast<size_t>(R) * rb);
                 float sumf[GR][NT];
                 tile.template operator()<R, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
                 for (int r = 0; r < R; ++r) a.y[n + r] = sumf[r][0] * a.w->scale;
