@@ -212,6 +212,13 @@ void bench_matmul(benchmark::State& st, const bitnet_plugin_descriptor* d, std::
     const bitnet_kernel_desc* kd = nullptr;
     for (size_t i = 0; i < count; ++i)
         if (kernel == ks[i].name) kd = &ks[i];
+    if (kd->supports != nullptr) {
+        const bitnet_shape shape = bitnet::testing::matmul_shape(*kd, m, n, k);
+        if (kd->supports(inst, &shape) == 0) {
+            d->destroy(inst);
+            return st.SkipWithError("the kernel declines this shape on this CPU (supports() = 0)");
+        }
+    }
     const auto type = bitnet::formats::type_info(kd->weight_format)->type;
     const int32_t copies = cold ? cold_copies(*bitnet::formats::tensor_bytes(type, k, n)) : 1;
     const std::shared_ptr<Inputs> in = inputs_for(kd->weight_format, kd->act_type, n, k, m, copies);

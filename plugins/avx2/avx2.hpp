@@ -7,7 +7,14 @@ namespace bitnet::avx2 {
 
 #define X86_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run) \
     bitnet_status run(void* plugin, const void* args, void* workspace) noexcept;
+#define X86_KERNEL_EX(name, op, wf, act, m_min, m_max, k_mult, n_mult, run, supports, workspace_size) \
+    X86_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)
 #include "avx2_kernels.inc"
+#undef X86_KERNEL_EX
 #undef X86_KERNEL
+
+// The X86_KERNEL_EX entries' extra functions.
+int32_t supports_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept;
+size_t workspace_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept;
 
 } // namespace bitnet::avx2

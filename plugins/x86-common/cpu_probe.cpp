@@ -78,4 +78,14 @@ int32_t probe_isa(Isa want, char* reason, size_t reason_len) {
     return 1;
 }
 
+bool cpu_has_avx_vnni() {
+    static const bool has = [] {
+        if (probe_isa(Isa::avx2, nullptr, 0) == 0) return false;
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &d) == 0) return false;
+        return (a & (1u << 4)) != 0; // CPUID.(EAX=7,ECX=1):EAX[4] = AVX-VNNI
+    }();
+    return has;
+}
+
 } // namespace bitnet::x86

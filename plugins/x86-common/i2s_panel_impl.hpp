@@ -1,0 +1,158 @@
+// I2_S prefill GEMM with output rows in vector lanes, ISA-free; avx512 (16 rows x 24 tokens) and
+// avx2 with AVX-VNNI (8 rows x 12 tokens) supply the vector parts.
+//
+// The tile GEMMs keep one accumulator per (row, token) whose lanes must be summed at the end (a
+// horizontal sum per accumulator: a fifth of the work at K = 2560) and decode each weight
+// register for a few tokens only. Here lane i of an accumulator is row n + i: a vector of weight
+// codes holds 4 consecutive k of kRows rows, the activation operand is one 4-byte group of one
+// token broadcast from memory, and each code register feeds kTokens tokens. The epilogue is one
+// vector conversion per kRows outputs.
+//
+// Two reorderings make that possible, both into the workspace:
+// - the rows' codes are transposed once per call (S: dword c of kRows rows side by side), a block
+//   of kBlockGroups row groups at a time, then every token tile runs over the block;
+// - the activations are copied so that the same 4 bytes of consecutive tokens sit 64 bytes apart:
+//   each broadcast is then the tile's base pointer plus a constant (t * 64), for every token.
+//
+// The integer dots are exact and the epilogue is the scalar reference's (float(dot − Σq) / xs ·
+// ws), so outputs are bit-identical to it.
+//
+// Isa provides: V (the code vector), kRows, kTokens, kName,
+//   transpose_rows(w, rb, rows, k, V* s)      S[c] = dword c of rows 0..rows-1 (zero lanes past),
+//   panel<T>(const V* s, xt, k, V* acc)       acc[t] lane i = Σ_k code(row i, k) · q(token t, k),
+//   store_rows(y, rows, acc, qsum, xs, ws)    the epilogue of one token's kRows outputs,
+//   sum_q(q, len)                             Σ of len int8 (len a multiple of 64).
+#pragma once
+
+#include "x86_plugin.hpp"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+namespace bitnet::x86 {
+
+template <class Isa>
+struct I2sPanel {
+    using V = typename Isa::V;
+    static constexpr int kRows = Isa::kRows;
+    static constexpr int kTokens = Isa::kTokens;
+    static constexpr int kBlockGroups = 4;               // row groups transposed together
+    static constexpr int64_t kMaxK = int64_t{1} << 22;   // |lane| ≤ 2·128·K < 2^31
+
+    // Workspace: the reordered activations, Σq per token, then one S block per part.
+    struct Layout {
+        size_t qsum_off, s_off, s_bytes, total;
+    };
+    static constexpr size_t round64(size_t v) { return (v + 63) / 64 * 64; }
+    static Layout layout(int64_t m, int64_t k, int32_t parts) {
+        Layout l{};
+        const int64_t tiles = (m + kTokens - 1) / kTokens;
+        l.qsum_off = round64(static_cast<size_t>(tiles * kTokens * k));
+        l.s_off = round64(l.qsum_off + static_cast<size_t>(m) * 4);
+        l.s_bytes = static_cast<size_t>(k / 16) * sizeof(V) * kBlockGroups;
+        l.total = l.s_off + static_cast<size_t>(parts) * l.s_bytes;
+        return l;
+    }
+    static int32_t parts_of(const Plugin& p) {
+        return p.host != nullptr && p.host->n_threads > 1 ? p.host->n_threads : 1;
+    }
+
+    // Activations of token tile `tile`: for each 64-byte column block cb of K, kTokens slots of 64
+    // bytes. Byte j of token t's column block cb is at tile_base + (cb * kTokens + t) * 64 + j.
+    static uint8_t* x_tile(uint8_t* xr, int64_t tile, int64_t k) { return xr + tile * kTokens * k; }
+
+    template <int T = kTokens>
+    static void dispatch_panel(int tokens, const V* s, const uint8_t* xt, int64_t k, V* acc) {
+        if constexpr (T > 1)
+            if (tokens < T) return dispatch_panel<T - 1>(tokens, s, xt, k, acc);
+        Isa::template panel<T>(s, xt, k, acc);
+    }
+
+    static size_t workspace_size(void* plugin, const bitnet_shape* shape) noexcept {
+        const Plugin* p = as_plugin(plugin);
+        if (p == nullptr || shape == nullptr || shape->m <= 0 || shape->k <= 0) return 0;
+        return layout(shape->m, shape->k, parts_of(*p)).total;
+    }
+
+    static bitnet_status run(void* plugin, const void* args, void* workspace) noexcept {
+        return run_matmul(plugin, args, Isa::kName, BITNET_ACT_I8_ROW, 128, &i2s_row_bytes,
+                          [&](const Plugin& p, const bitnet_matmul_args& a) -> bitnet_status {
+                              if (a.k > kMaxK) return invalid(p, Isa::kName, "k above 2^22 (int32 lanes could overflow)");
+                              if (workspace == nullptr) return invalid(p, Isa::kName, "workspace is NULL (see workspace_size)");
+                              if (reinterpret_cast<uintptr_t>(workspace) % 64 != 0)
+                                  return invalid(p, Isa::kName, "workspace is not 64-byte aligned");
+                              return matmul(p, a, static_cast<uint8_t*>(workspace));
+                          });
+    }
+
+    static bitnet_status matmul(const Plugin& p, const bitnet_matmul_args& a, uint8_t* ws) {
+        const int64_t M = a.m, K = a.k, N = a.n;
+        const int32_t parts = parts_of(p);
+        const Layout l = layout(M, K, parts);
+        uint8_t* xr = ws;
+        auto* qsum = reinterpret_cast<int32_t*>(ws + l.qsum_off);
+        const bitnet_qact& xq = *a.x_q;
+
+        auto reorder = [&](int32_t ith, int32_t nth) noexcept {
+            const sdk::Range r = sdk::split(M, ith, nth);
+            for (int64_t m = r.begin; m < r.end; ++m) {
+                const int8_t* src = xq.data + m * xq.row_stride;
+                uint8_t* base = x_tile(xr, m / kTokens, K) + (m % kTokens) * 64;
+                for (int64_t cb = 0; cb < K / 64; ++cb) std::memcpy(base + cb * kTokens * 64, src + cb * 64, 64);
+                qsum[m] = xq.row_sums != nullptr ? xq.row_sums[m] : Isa::sum_q(src, K);
+            }
+        };
+        sdk::parallel_for(p.host, reorder);
+
+        const auto* W = static_cast<const uint8_t*>(a.w->data);
+        const size_t rb = static_cast<size_t>(K / 4);
+        std::atomic<bool> overrun{false};
+        auto compute = [&](int32_t ith, int32_t nth) noexcept {
+            if (ith >= parts) { // the workspace holds one S block per n_threads part
+                overrun.store(true);
+                return;
+            }
+            V* s = reinterpret_cast<V*>(ws + l.s_off + static_cast<size_t>(ith) * l.s_bytes);
+            const int64_t group_cols = K / 16; // vectors per transposed group
+            alignas(64) V acc[kTokens];
+            const sdk::Range r = sdk::split(N, ith, nth, kRows);
+            for (int64_t nb = r.begin; nb < r.end; nb += kBlockGroups * kRows) {
+                const int64_t ne = std::min(r.end, nb + kBlockGroups * kRows);
+                for (int64_t n = nb; n < ne; n += kRows)
+                    Isa::transpose_rows(W + n * rb, rb, static_cast<int>(std::min<int64_t>(kRows, ne - n)), K,
+                                        s + (n - nb) / kRows * group_cols);
+                // The next block's rows toward L2 while this one computes, a slice before each
+                // panel call: the block's rows are more short streams than the hardware
+                // prefetcher follows, and a burst of hundreds of prefetches stalls on the miss
+                // queue (perf showed it).
+                const char* pf = reinterpret_cast<const char*>(W + ne * rb);
+                const char* const pf_end =
+                    reinterpret_cast<const char*>(W + std::min(r.end, ne + kBlockGroups * kRows) * rb);
+                const int64_t calls = (M + kTokens - 1) / kTokens * ((ne - nb + kRows - 1) / kRows);
+                const int64_t pf_step = ((pf_end - pf) / calls + 63) / 64 * 64;
+                for (int64_t t0 = 0; t0 < M; t0 += kTokens) {
+                    const int tokens = static_cast<int>(std::min<int64_t>(kTokens, M - t0));
+                    const uint8_t* xt = x_tile(xr, t0 / kTokens, K);
+                    for (int64_t n = nb; n < ne; n += kRows) {
+                        const char* const slice_end = std::min(pf + pf_step, pf_end);
+                        for (; pf < slice_end; pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
+                        dispatch_panel(tokens, s + (n - nb) / kRows * group_cols, xt, K, acc);
+                        const int rows = static_cast<int>(std::min<int64_t>(kRows, ne - n));
+                        for (int t = 0; t < tokens; ++t) {
+                            const int64_t m = t0 + t;
+                            Isa::store_rows(a.y + m * a.ldy + n, rows, acc[t], qsum[m], xq.scales[m], a.w->scale);
+                        }
+                    }
+                }
+            }
+        };
+        sdk::parallel_for(p.host, compute);
+        return overrun.load() ? invalid(p, Isa::kName, "host split work into more parts than n_threads") : BITNET_OK;
+    }
+};
+
+} // namespace bitnet::x86
