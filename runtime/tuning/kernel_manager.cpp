@@ -103,6 +103,18 @@ std::vector<KernelRef> KernelManager::routing_order(SignatureResult& r, const st
         return rank(a) == 0 && r.candidates[a].median_us < r.candidates[b].median_us;
     });
     const size_t survivors = std::count_if(idx.begin(), idx.end(), [&](size_t i) { return rank(i) < 2; });
+    // The reference is a fallback, not a contender for a tie: only measured non-scalar survivors.
+    std::vector<size_t> contenders;
+    for (size_t p = 0; p < survivors; ++p)
+        if (rank(idx[p]) == 0 && !is_scalar(cands[idx[p]])) contenders.push_back(idx[p]);
+    if (!contenders.empty() && contenders.front() == idx[0]) {
+        const size_t pick = pick_within_noise(r.candidates, contenders);
+        if (pick != 0) {
+            std::rotate(idx.begin(), std::find(idx.begin(), idx.end(), contenders[pick]),
+                        std::find(idx.begin(), idx.end(), contenders[pick]) + 1);
+            r.source += " + tie within noise: static order";
+        }
+    }
     if (survivors > 1)
         std::stable_partition(idx.begin() + 1, idx.begin() + survivors, [&](size_t i) { return !is_scalar(cands[i]); });
     // A pin (debugging override) puts the pinned plugin's surviving kernels first whatever they measured.
@@ -128,6 +140,18 @@ std::vector<KernelRef> KernelManager::routing_order(SignatureResult& r, const st
     if (survivors > 1 && r.candidates[0].measured && r.candidates[1].measured && r.candidates[0].median_us > 0)
         r.margin = r.candidates[1].median_us / r.candidates[0].median_us - 1.0;
     return order;
+}
+
+size_t pick_within_noise(const std::vector<CandidateResult>& c, const std::vector<size_t>& by_median) {
+    if (by_median.empty()) return 0;
+    const CandidateResult& best = c[by_median[0]];
+    size_t pick = 0;
+    for (size_t p = 1; p < by_median.size(); ++p) {
+        const CandidateResult& x = c[by_median[p]];
+        const bool tied = x.median_us - best.median_us <= best.mad_us + x.mad_us;
+        if (tied && by_median[p] < by_median[pick]) pick = p;
+    }
+    return pick;
 }
 
 SignatureResult KernelManager::measure(const TuneTarget& t, const std::vector<KernelRef>& cands, model::Ops& ops) {

@@ -67,4 +67,12 @@ private:
 // Plugin identity as it enters the cache key: "name@version#build_id/abi".
 std::string plugin_identity(const LoadedPlugin& p);
 
+// Which measured candidate to route first. `by_median` lists indices into `c` (which is in the
+// router's static order, most preferred first) sorted by median time. The fastest wins unless a
+// candidate earlier in the static order is within the measurement noise of it (medians apart by
+// no more than the two MADs together): a difference the timings cannot resolve is no reason to
+// leave the preferred plugin (one noisy tuning run once routed the 2B head to avx2, 40 vs 57 GB/s).
+// Returns a position in `by_median`.
+size_t pick_within_noise(const std::vector<CandidateResult>& c, const std::vector<size_t>& by_median);
+
 } // namespace bitnet::tuning

@@ -58,6 +58,9 @@ std::string format_table(const TuneReport& r) {
             if (s.margin > 0 && s.candidates.size() > 1)
                 out += fmt::format(", {:.1f}% faster than {}/{}", s.margin * 100, s.candidates[1].plugin,
                                    s.candidates[1].kernel);
+            else if (s.margin < 0 && s.candidates.size() > 1)
+                out += fmt::format(", preferred over {}/{} ({:.1f}% faster, within the noise)", s.candidates[1].plugin,
+                                   s.candidates[1].kernel, -s.margin / (1 + s.margin) * 100);
             out += "\n";
         } else {
             out += "  winner: none (every candidate was rejected)\n";

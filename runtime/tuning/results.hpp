@@ -29,7 +29,8 @@ struct SignatureResult {
     double ops = 0, bytes = 0;  // work of one call, for GOP/s and GB/s
     std::vector<CandidateResult> candidates; // routing order first (winner at 0), then rejected ones
     int winner = -1;            // index into candidates; -1 when nothing could run
-    double margin = 0;          // runner-up median / winner median - 1 (0 when no runner-up)
+    double margin = 0;          // runner-up median / winner median - 1 (0 when no runner-up; < 0 when
+                                // a tie within the noise kept the static order)
     std::string source;         // "measured", "cache", "static: <why>", with " + pinned" when pinned
 };
 

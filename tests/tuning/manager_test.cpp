@@ -138,4 +138,26 @@ TEST(KernelManager, PinOverridesTheMeasuredWinner) {
     std::filesystem::remove_all(cache);
 }
 
+// Timings that cannot tell two kernels apart keep the static order; a clear difference wins.
+TEST(KernelManager, TieWithinNoiseKeepsTheStaticOrder) {
+    auto cand = [](double median, double mad) {
+        tuning::CandidateResult c;
+        c.measured = true;
+        c.median_us = median;
+        c.mad_us = mad;
+        return c;
+    };
+    // Index 0 is the preferred plugin (e.g. avx512), index 1 the next (avx2).
+    std::vector<tuning::CandidateResult> c = {cand(7398.0, 1395.7), cand(6551.2, 52.9)};
+    EXPECT_EQ(tuning::pick_within_noise(c, {1, 0}), 1u) << "the noisy 13% gap is a tie: the preferred plugin routes";
+    c = {cand(7398.0, 100.0), cand(6551.2, 52.9)};
+    EXPECT_EQ(tuning::pick_within_noise(c, {1, 0}), 0u) << "a gap far outside the noise: the faster one routes";
+    // Among several tied candidates the earliest in the static order routes, not merely an earlier one.
+    c = {cand(105.0, 4.0), cand(103.0, 4.0), cand(100.0, 2.0)};
+    EXPECT_EQ(tuning::pick_within_noise(c, {2, 1, 0}), 2u);
+    c = {cand(150.0, 4.0), cand(103.0, 4.0), cand(100.0, 2.0)};
+    EXPECT_EQ(tuning::pick_within_noise(c, {2, 1, 0}), 1u);
+    EXPECT_EQ(tuning::pick_within_noise(c, {}), 0u);
+}
+
 } // namespace
