@@ -118,6 +118,10 @@ inline const std::vector<Heads>& heads() {
     return list;
 }
 // Tokens already in the KV cache when attention runs (0: the first batch of a sequence).
+// A context longer than the 4096 scores an x86 attention item keeps at once, for M <= 3 only (the
+// scalar reference is slow there).
+inline constexpr int32_t kLongAttentionPast = 4100;
+
 inline const std::vector<int32_t>& attention_n_past() {
     static const std::vector<int32_t> list = {0, 1, 37, 300};
     return list;

@@ -108,9 +108,12 @@ std::vector<Case> all_cases() {
                 for (size_t i = 0; i < sig::heads().size(); ++i)
                     for (int32_t m : sig::row_ms()) {
                         if (k.op == BITNET_OP_ROPE) out.push_back({plugin, k.name, static_cast<int>(i), m});
-                        else
+                        else {
                             for (int32_t past : sig::attention_n_past())
                                 out.push_back({plugin, k.name, static_cast<int>(i), m, past});
+                            // Past the x86 kernels' 4096-key score buffer (a pass per chunk).
+                            if (m <= 3) out.push_back({plugin, k.name, static_cast<int>(i), m, sig::kLongAttentionPast});
+                        }
                     }
             } else if (k.op == BITNET_OP_RMSNORM || k.op == BITNET_OP_FFN_ACT || k.op == BITNET_OP_ADD ||
                        k.op == BITNET_OP_KV_STORE) {
