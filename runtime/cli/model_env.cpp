@@ -23,6 +23,7 @@ void add_model_options(po::options_description& desc, ModelOptions& o) {
         ("autotune", po::value(&o.autotune), "kernel routing: full (measure), cache (measure what the cache lacks), off (static order); default: config")
         ("autotune-budget-ms", po::value(&o.budget_ms), "start-up tuning time budget (default: config, 20000)")
         ("adapt", po::bool_switch(&o.adapt), "re-route a kernel whose latency degrades while running (config autotune.adapt)")
+        ("no-mmap", po::bool_switch(&o.no_mmap), "read the weights into huge-page memory instead of mapping the file (config use_mmap: false)")
         ("device", po::value(&o.device), "where the model runs: auto (a GPU plugin covering every op, else the CPU), cpu, or a GPU plugin's name such as cuda; default: config");
 }
 
@@ -56,7 +57,8 @@ std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const Mode
 #endif
     }
     const auto t0 = std::chrono::steady_clock::now();
-    env->model = model::Model::load(path);
+    const bool map = cfg.use_mmap && !mo.no_mmap;
+    env->model = model::Model::load(path, map ? gguf::File::Load::map : gguf::File::Load::read);
     model::SessionOptions so;
     so.n_ctx = mo.ctx >= 0 ? mo.ctx : cfg.context_length;
     so.n_batch = mo.batch > 0 ? mo.batch : cfg.batch_size;

@@ -21,6 +21,7 @@ struct ModelOptions {
     int budget_ms = -1;     // -1: config
     bool adapt = false;     // or config's autotune.adapt
     std::string device;     // auto | cpu | a GPU plugin ("cuda"); empty: config
+    bool no_mmap = false;   // or config's use_mmap: false
     int n_seq = 1;          // independent sequences in the session (set by commands, not an option)
 };
 

@@ -60,8 +60,14 @@ struct TensorInfo {
 
 class File {
 public:
-    // Opens and validates; throws GgufError. The file stays mapped read-only for the object's life.
-    static std::unique_ptr<File> open(const std::filesystem::path& path);
+    // How the bytes are held: `map` maps the file read-only (pages come from the page cache on
+    // first touch and are shared with other processes); `read` copies it into anonymous memory
+    // advised for transparent huge pages and then made read-only (llama.cpp's --no-mmap): a
+    // decode step reads every weight, and 2 MiB pages cut its TLB misses, at the cost of reading
+    // the whole file up front.
+    enum class Load { map, read };
+    // Opens and validates; throws GgufError. The bytes stay read-only for the object's life.
+    static std::unique_ptr<File> open(const std::filesystem::path& path, Load load = Load::map);
     ~File();
     File(const File&) = delete;
     File& operator=(const File&) = delete;
@@ -85,6 +91,8 @@ private:
     uint64_t alignment_ = 32;
     const uint8_t* base_ = nullptr;
     size_t size_ = 0;
+    void* mapping_ = nullptr; // what munmap releases (Load::read: an aligned anonymous region)
+    size_t mapping_size_ = 0;
     std::vector<std::pair<std::string, Value>> kv_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> kv_index_, tensor_index_;

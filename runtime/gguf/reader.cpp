@@ -256,7 +256,38 @@ private:
     }
 };
 
-std::unique_ptr<File> File::open(const std::filesystem::path& path) {
+namespace {
+
+// The file's bytes in fresh anonymous memory at a 2 MiB boundary, advised for huge pages, then
+// read-only. Returns the mapping (start, length) through the out parameters; throws on error.
+const uint8_t* read_into_memory(const std::filesystem::path& path, int fd, size_t size, void** mapping,
+                                size_t* mapping_size) {
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t len = (size + kHuge - 1) / kHuge * kHuge + kHuge; // room to align the start
+    void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw GgufError(path.string() + ": cannot allocate " + std::to_string(size >> 20) + " MiB for the weights: " + std::strerror(errno));
+    *mapping = raw;
+    *mapping_size = len;
+    auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) / kHuge * kHuge);
+    ::madvise(base, size, MADV_HUGEPAGE); // advice only: without THP the copy still works
+    for (size_t off = 0; off < size;) {
+        const ssize_t n = ::pread(fd, base + off, std::min<size_t>(size - off, size_t{1} << 30), static_cast<off_t>(off));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            const std::string why = n < 0 ? std::strerror(errno) : "the file shrank while being read";
+            ::munmap(raw, len);
+            *mapping = nullptr;
+            throw GgufError(path.string() + ": cannot read: " + why);
+        }
+        off += static_cast<size_t>(n);
+    }
+    ::mprotect(raw, len, PROT_READ);
+    return base;
+}
+
+} // namespace
+
+std::unique_ptr<File> File::open(const std::filesystem::path& path, Load load) {
     std::unique_ptr<File> f(new File());
     f->path_ = path;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -270,18 +301,31 @@ std::unique_ptr<File> File::open(const std::filesystem::path& path) {
         ::close(fd);
         throw GgufError(path.string() + ": header: truncated file: empty");
     }
-    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-    const int map_errno = errno;
-    ::close(fd); // the mapping keeps the file alive
-    if (p == MAP_FAILED) throw GgufError(path.string() + ": cannot mmap: " + std::strerror(map_errno));
-    f->base_ = static_cast<const uint8_t*>(p);
-    f->size_ = static_cast<size_t>(st.st_size);
+    const size_t size = static_cast<size_t>(st.st_size);
+    if (load == Load::read) {
+        try {
+            f->base_ = read_into_memory(path, fd, size, &f->mapping_, &f->mapping_size_);
+        } catch (...) {
+            ::close(fd);
+            throw;
+        }
+        ::close(fd);
+    } else {
+        void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        const int map_errno = errno;
+        ::close(fd); // the mapping keeps the file alive
+        if (p == MAP_FAILED) throw GgufError(path.string() + ": cannot mmap: " + std::strerror(map_errno));
+        f->mapping_ = p;
+        f->mapping_size_ = size;
+        f->base_ = static_cast<const uint8_t*>(p);
+    }
+    f->size_ = size;
     Parser(*f).run(); // on failure the unique_ptr unmaps
     return f;
 }
 
 File::~File() {
-    if (base_ != nullptr) ::munmap(const_cast<uint8_t*>(base_), size_);
+    if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
 }
 
 const Value* File::find(std::string_view key) const {

@@ -8,9 +8,9 @@
 
 namespace bitnet::model {
 
-std::unique_ptr<Model> Model::load(const std::filesystem::path& path) {
+std::unique_ptr<Model> Model::load(const std::filesystem::path& path, gguf::File::Load how) {
     std::unique_ptr<Model> m(new Model());
-    m->file_ = gguf::File::open(path);
+    m->file_ = gguf::File::open(path, how);
     m->hp_ = read_hparams(*m->file_);
     m->weights_ = std::make_unique<Weights>(*m->file_, m->hp_);
     m->tokenizer_ = std::make_unique<tokenizer::Tokenizer>(tokenizer::vocab_from_gguf(*m->file_));

@@ -30,7 +30,7 @@ class Model {
 public:
     // Opens, validates and maps `path`; throws gguf::GgufError / tokenizer::TokenizerError with a
     // message naming the file and the problem.
-    static std::unique_ptr<Model> load(const std::filesystem::path& path);
+    static std::unique_ptr<Model> load(const std::filesystem::path& path, gguf::File::Load how = gguf::File::Load::map);
 
     const gguf::File& file() const { return *file_; }
     const HParams& hparams() const { return hp_; }

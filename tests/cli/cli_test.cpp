@@ -101,6 +101,17 @@ TEST(Cli, RunPrintsTextAndSummary) {
               sh("run -m " + oracle_file("b158-small-i2_s.gguf") + " -p Hello -n 8 --temp 0 -t 1").out);
 }
 
+// --no-mmap reads the weights into memory: the same logits, so the same greedy text.
+TEST(Cli, NoMmapGivesTheSameLogits) {
+    NEED_ORACLE();
+    const std::string args = "eval -m " + oracle_file("b158-small-i2_s.gguf") + " --ids 2990,32,934 --top-k 4 --json";
+    const auto mapped = sh(args);
+    const auto read = sh(args + " --no-mmap");
+    ASSERT_EQ(mapped.code, 0) << mapped.out;
+    ASSERT_EQ(read.code, 0) << read.out;
+    EXPECT_EQ(nlohmann::json::parse(read.out)["positions"], nlohmann::json::parse(mapped.out)["positions"]);
+}
+
 TEST(Cli, OverlongPromptIsAClearError) {
     NEED_ORACLE();
     std::string prompt(400, 'a');

@@ -27,6 +27,12 @@ TEST(Config, ShippedDefaultParses) {
     EXPECT_FLOAT_EQ(c.sampling.top_p, 0.95f);
 }
 
+TEST(Config, UseMmapIsABoolean) {
+    EXPECT_TRUE(bitnet::load_config(BITNET_DEFAULT_CONFIG).use_mmap);
+    EXPECT_FALSE(parse_config("use_mmap: false\n", "t.yaml").use_mmap);
+    expect_error("use_mmap: sometimes\n", {"t.yaml", "use_mmap", "true or false"});
+}
+
 TEST(Config, ValuesAreRead) {
     auto c = parse_config("threads: 3\nplugins:\n  search_paths: [/a, /b]\n  disable: [avx512]\n"
                           "sampling:\n  temperature: 0\n  top_k: 7\n  seed: 42\n"

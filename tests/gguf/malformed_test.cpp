@@ -48,13 +48,17 @@ protected:
     void expect_refused(const std::vector<uint8_t>& bytes, const std::string& what) {
         const auto path = dir_ / "bad.gguf";
         gg::test::write_bytes(path, bytes);
-        try {
-            gg::File::open(path);
-            ADD_FAILURE() << what << ": accepted";
-        } catch (const gg::GgufError& e) {
-            EXPECT_NE(std::string(e.what()).find("bad.gguf"), std::string::npos) << what << ": " << e.what();
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << what << ": threw a non-GgufError: " << e.what();
+        // Mapped or read into memory (--no-mmap), the same validation refuses it.
+        for (const auto load : {gg::File::Load::map, gg::File::Load::read}) {
+            const char* how = load == gg::File::Load::map ? " (mapped)" : " (read)";
+            try {
+                gg::File::open(path, load);
+                ADD_FAILURE() << what << how << ": accepted";
+            } catch (const gg::GgufError& e) {
+                EXPECT_NE(std::string(e.what()).find("bad.gguf"), std::string::npos) << what << how << ": " << e.what();
+            } catch (const std::exception& e) {
+                ADD_FAILURE() << what << how << ": threw a non-GgufError: " << e.what();
+            }
         }
     }
 

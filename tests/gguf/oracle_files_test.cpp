@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 
 namespace gg = bitnet::gguf;
@@ -38,6 +39,32 @@ TEST(OracleFiles, EveryGgufOpens) {
         ++opened;
     }
     EXPECT_GE(opened, 4);
+}
+
+// --no-mmap: the file read into (huge-page) memory shows the same keys, tensors and bytes.
+TEST(OracleFiles, ReadIntoMemoryMatchesTheMapping) {
+    const auto dir = bitnet::testing::oracle_dir();
+    if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR)";
+    int compared = 0;
+    for (const auto& e : std::filesystem::directory_iterator(*dir)) {
+        if (e.path().extension() != ".gguf") continue;
+        SCOPED_TRACE(e.path().filename().string());
+        const auto mapped = gg::File::open(e.path(), gg::File::Load::map);
+        const auto read = gg::File::open(e.path(), gg::File::Load::read);
+        EXPECT_EQ(read->file_size(), mapped->file_size());
+        EXPECT_EQ(read->metadata().size(), mapped->metadata().size());
+        ASSERT_EQ(read->tensors().size(), mapped->tensors().size());
+        for (size_t i = 0; i < read->tensors().size(); ++i) {
+            const auto& a = read->tensors()[i];
+            const auto& b = mapped->tensors()[i];
+            ASSERT_EQ(a.name, b.name);
+            ASSERT_EQ(a.size, b.size);
+            EXPECT_NE(a.data, b.data) << a.name << ": not a copy";
+            EXPECT_EQ(0, std::memcmp(a.data, b.data, a.size)) << a.name;
+        }
+        ++compared;
+    }
+    EXPECT_GE(compared, 4);
 }
 
 TEST(OracleFiles, MicrosoftLayoutI2s) {
