@@ -17,79 +17,72 @@ namespace {
 
 constexpr int kPanelTokens = 12;
 
-// S[c] = dword c (bytes 4c..4c+3) of rows 0..rows-1, zero lanes past `rows`: an 8x8 dword
-// transpose per 32 bytes of the rows.
-void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, __m256i* s) {
-    const int64_t cols = k / 16; // a multiple of 8
-    for (int64_t c0 = 0; c0 < cols; c0 += 8) {
-        __m256i r[8], t[8];
-#pragma GCC unroll 8
-        for (int i = 0; i < 8; ++i)
-            r[i] = i < rows ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * rb + c0 * 4)) : _mm256_setzero_si256();
-#pragma GCC unroll 4
-        for (int i = 0; i < 8; i += 2) {
-            t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
-            t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
-        }
-        // r[4g + c]: 128-bit lane L holds rows 4g..4g+3 of column 4L + c.
-#pragma GCC unroll 2
-        for (int i = 0; i < 8; i += 4) {
-            r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
-            r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-            r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
-            r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-        }
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; ++c) {
-            s[c0 + c] = _mm256_permute2x128_si256(r[c], r[4 + c], 0x20);
-            s[c0 + 4 + c] = _mm256_permute2x128_si256(r[c], r[4 + c], 0x31);
-        }
-    }
-}
-
-inline __m256i bcast(const uint8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-// acc[t] (lane i = row i) = Σ_k code(row i, k) · q(token t, k); the field/offset map is the
-// avx512 panel's (matmul_i2s_panel.cpp there), with 12 token slots per column block.
-template <int T>
-[[gnu::noinline]] void panel(const __m256i* s, const uint8_t* xt, int64_t k, __m256i* out) {
-    const __m256i three = _mm256_set1_epi8(3);
-    __m256i acc[T];
-#pragma GCC unroll 12
-    for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
-    constexpr int64_t kPair = 2 * kPanelTokens * 64;
-    for (int64_t blk = 0; blk < k / 128; ++blk) {
-        const uint8_t* xb = xt + blk * kPair;
-        for (int j = 0; j < 8; ++j, xb += 4) {
-            const __m256i raw = _mm256_load_si256(s + blk * 8 + j);
-#pragma GCC unroll 4
-            for (int f = 0; f < 4; ++f) {
-                const __m256i code = _mm256_and_si256(_mm256_srli_epi16(raw, 6 - 2 * f), three);
-                const uint8_t* xf = xb + (f / 2) * kPanelTokens * 64 + (f % 2) * 32;
-#pragma GCC unroll 12
-                for (int t = 0; t < T; ++t) acc[t] = _mm256_dpbusd_avx_epi32(acc[t], code, bcast(xf + t * 64));
-            }
-        }
-    }
-#pragma GCC unroll 12
-    for (int t = 0; t < T; ++t) _mm256_store_si256(out + t, acc[t]);
-}
-
 struct PanelIsa {
     using V = __m256i;
     static constexpr int kRows = 8, kTokens = kPanelTokens;
     static constexpr const char* kName = "matmul_i2s_i8row_panel8x12__avxvnni";
-    static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, V* s) {
-        avx2::transpose_rows(w, rb, rows, k, s);
+    // S[c] = dword c (bytes 4c..4c+3) of rows 0..rows-1, zero lanes past `rows`: an 8x8 dword
+    // transpose per 32 bytes of the rows.
+    static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, __m256i* s) {
+        const int64_t cols = k / 16; // a multiple of 8
+        for (int64_t c0 = 0; c0 < cols; c0 += 8) {
+            __m256i r[8], t[8];
+    #pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i)
+                r[i] = i < rows ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * rb + c0 * 4)) : _mm256_setzero_si256();
+    #pragma GCC unroll 4
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+                t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+            }
+            // r[4g + c]: 128-bit lane L holds rows 4g..4g+3 of column 4L + c.
+    #pragma GCC unroll 2
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+                r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+                r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+                r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+            }
+    #pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) {
+                s[c0 + c] = _mm256_permute2x128_si256(r[c], r[4 + c], 0x20);
+                s[c0 + 4 + c] = _mm256_permute2x128_si256(r[c], r[4 + c], 0x31);
+            }
+        }
     }
+
+    static __m256i bcast(const uint8_t* p) {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        return _mm256_set1_epi32(v);
+    }
+
+    // acc[t] (lane i = row i) = Σ_k code(row i, k) · q(token t, k); the field/offset map is the
+    // avx512 panel's (matmul_i2s_panel.cpp there), with 12 token slots per column block.
     template <int T>
-    static void panel(const V* s, const uint8_t* xt, int64_t k, V* out) {
-        avx2::panel<T>(s, xt, k, out);
+    [[gnu::noinline]] static void panel(const __m256i* s, const uint8_t* xt, int64_t k, __m256i* out) {
+        const __m256i three = _mm256_set1_epi8(3);
+        __m256i acc[T];
+    #pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+        constexpr int64_t kPair = 2 * kPanelTokens * 64;
+        for (int64_t blk = 0; blk < k / 128; ++blk) {
+            const uint8_t* xb = xt + blk * kPair;
+            for (int j = 0; j < 8; ++j, xb += 4) {
+                const __m256i raw = _mm256_load_si256(s + blk * 8 + j);
+    #pragma GCC unroll 4
+                for (int f = 0; f < 4; ++f) {
+                    const __m256i code = _mm256_and_si256(_mm256_srli_epi16(raw, 6 - 2 * f), three);
+                    const uint8_t* xf = xb + (f / 2) * kPanelTokens * 64 + (f % 2) * 32;
+    #pragma GCC unroll 12
+                    for (int t = 0; t < T; ++t) acc[t] = _mm256_dpbusd_avx_epi32(acc[t], code, bcast(xf + t * 64));
+                }
+            }
+        }
+    #pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) _mm256_store_si256(out + t, acc[t]);
     }
+
     static void store_rows(float* y, int rows, V acc, int32_t qsum, float xscale, float wscale) {
         const __m256i d = _mm256_sub_epi32(acc, _mm256_set1_epi32(qsum));
         const __m256 unscaled = _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(xscale));
