@@ -154,7 +154,7 @@ struct Attention {
         for (int64_t d = 0; d < a.head_dim; d += W) S::storeu(q + d, S::round_f16(S::loadu(qsrc + d)));
     }
 
-    // Prefill item: token t and the query heads h0 .. h0+G-1, which share one KV head; its keys
+    // Item: token t and the query heads h0 .. h0+G-1, which share one KV head; its keys
     // fit one chunk (the caller checks).
     template <int G>
     static void item_heads(const bitnet_attention_args& a, int64_t t, int64_t h0) {
