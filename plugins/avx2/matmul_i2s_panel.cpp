@@ -5,7 +5,7 @@
 #include "avx2.hpp"
 
 #include "cpu_probe.hpp"
-#include "i2s_panel_impl.hpp"
+#include "rows_in_lanes_impl.hpp"
 
 #include <immintrin.h>
 
@@ -20,6 +20,13 @@ constexpr int kPanelTokens = 12;
 struct PanelIsa {
     using V = __m256i;
     static constexpr int kRows = 8, kTokens = kPanelTokens;
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_ROW;
+    static constexpr int32_t kKMultiple = 128;
+    static constexpr int64_t kMaxK = int64_t{1} << 22; // |lane| <= 2*128*K < 2^31
+    static size_t row_bytes(int64_t k) { return x86::i2s_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 16; }
+    static int64_t token_ints(int64_t) { return 1; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) { ints[0] = sum_q(q, k); }
     static constexpr const char* kName = "matmul_i2s_i8row_panel8x12__avxvnni";
     // S[c] = dword c (bytes 4c..4c+3) of rows 0..rows-1, zero lanes past `rows`: an 8x8 dword
     // transpose per 32 bytes of the rows.
@@ -58,9 +65,10 @@ struct PanelIsa {
     }
 
     // acc[t] (lane i = row i) = Σ_k code(row i, k) · q(token t, k); the field/offset map is the
-    // avx512 panel's (matmul_i2s_panel.cpp there), with 12 token slots per column block.
+    // avx512 panel's (avx512/matmul_panel.cpp), with 12 token slots per column block.
     template <int T>
-    [[gnu::noinline]] static void panel(const __m256i* s, const uint8_t* xt, int64_t k, __m256i* out) {
+    [[gnu::noinline]] static void panel(const __m256i* s, const uint8_t* xt, int64_t k, const int32_t*, const float*,
+                                        __m256i* out) {
         const __m256i three = _mm256_set1_epi8(3);
         __m256i acc[T];
     #pragma GCC unroll 12
@@ -83,7 +91,9 @@ struct PanelIsa {
         for (int t = 0; t < T; ++t) _mm256_store_si256(out + t, acc[t]);
     }
 
-    static void store_rows(float* y, int rows, V acc, int32_t qsum, float xscale, float wscale) {
+    static void store_rows(float* y, int rows, V acc, const int32_t* ints, const float* xscales, float wscale) {
+        const int32_t qsum = ints[0];
+        const float xscale = xscales[0];
         const __m256i d = _mm256_sub_epi32(acc, _mm256_set1_epi32(qsum));
         const __m256 unscaled = _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(xscale));
         const __m256 v = _mm256_mul_ps(unscaled, _mm256_set1_ps(wscale));
@@ -106,7 +116,7 @@ struct PanelIsa {
     }
 };
 
-using Panel = x86::I2sPanel<PanelIsa>;
+using Panel = x86::RowsInLanes<PanelIsa>;
 
 } // namespace
 

@@ -1,10 +1,11 @@
-// The avx512 side of the rows-in-lanes I2_S prefill GEMM (x86-common/i2s_panel_impl.hpp): 16
-// rows per zmm, 24 tokens per tile (24 accumulators + codes + mask stay in the 32 zmm), the
-// activation broadcast folded into vpdpbusd's memory operand.
+// The avx512 rows-in-lanes prefill GEMMs (x86-common/rows_in_lanes_impl.hpp): 16 rows per zmm,
+// the activation broadcast folded into vpdpbusd's memory operand. I2_S: 24 tokens per tile (24
+// accumulators + codes + mask stay in the 32 zmm). TQ2_0: 12 tokens (an int and a float
+// accumulator per token: each 256-block folds in with its row and token scales).
 #include "avx512.hpp"
 #include "simd.hpp"
 
-#include "i2s_panel_impl.hpp"
+#include "rows_in_lanes_impl.hpp"
 
 #include <immintrin.h>
 
@@ -19,6 +20,13 @@ constexpr int kPanelTokens = 24;
 struct PanelIsa {
     using V = __m512i;
     static constexpr int kRows = 16, kTokens = kPanelTokens;
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_ROW;
+    static constexpr int32_t kKMultiple = 128;
+    static constexpr int64_t kMaxK = int64_t{1} << 22; // |lane| <= 2*128*K < 2^31
+    static size_t row_bytes(int64_t k) { return x86::i2s_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 16; }
+    static int64_t token_ints(int64_t) { return 1; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) { ints[0] = sum_q(q, k); }
     static constexpr const char* kName = "matmul_i2s_i8row_panel16x24__avx512vnni";
     // S[c] = dword c (bytes 4c..4c+3) of rows n .. n+rows-1, zero lanes past `rows`: a 16x16 dword
     // transpose per 64 bytes of the rows (unpack 32, unpack 64, two 128-bit lane shuffles); a gather
@@ -76,7 +84,8 @@ struct PanelIsa {
     // dword c (block c / 8, bytes 4(c % 8) ..) pairs with activation bytes 128(c/8) + 4(c%8) + 32f,
     // which in the reordered tile are column block 2(c/8) + f/2, byte 4(c%8) + 32(f%2).
     template <int T>
-    [[gnu::noinline]] static void panel(const __m512i* s, const uint8_t* xt, int64_t k, __m512i* out) {
+    [[gnu::noinline]] static void panel(const __m512i* s, const uint8_t* xt, int64_t k, const int32_t*, const float*,
+                                        __m512i* out) {
         const __m512i three = _mm512_set1_epi8(3);
         __m512i acc[T];
     #pragma GCC unroll 24
@@ -101,7 +110,9 @@ struct PanelIsa {
         for (int t = 0; t < T; ++t) _mm512_store_si512(out + t, acc[t]);
     }
 
-    static void store_rows(float* y, int rows, V acc, int32_t qsum, float xscale, float wscale) {
+    static void store_rows(float* y, int rows, V acc, const int32_t* ints, const float* xscales, float wscale) {
+        const int32_t qsum = ints[0];
+        const float xscale = xscales[0];
         const __m512i d = _mm512_sub_epi32(acc, _mm512_set1_epi32(qsum));
         const __m512 unscaled = _mm512_div_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(xscale));
         _mm512_mask_storeu_ps(y, tail_mask(rows), _mm512_mul_ps(unscaled, _mm512_set1_ps(wscale)));
@@ -114,9 +125,89 @@ struct PanelIsa {
     }
 };
 
-using Panel = x86::I2sPanel<PanelIsa>;
+using Panel = x86::RowsInLanes<PanelIsa>;
+
+// TQ2_0: 66-byte blocks of 256 (64 code bytes, then f16 d). Per row group and block the 64 code
+// bytes of 16 rows are transposed as I2_S's are (16 vectors), followed by the 16 rows' d as floats.
+// Bit pair l of code byte 32h + m is element 128h + 32l + m; with codes stored as t + 1 the block's
+// Σ (t+1)·q minus Σ q is the reference's sumi, and each lane then does the reference's
+// sumf += (float)sumi * (d_act * d_w) in block order (multiply, then add), so outputs are
+// bit-identical to the scalar kernel.
+constexpr int kTq2Tokens = 12;
+
+struct Tq2PanelIsa {
+    using V = __m512i;
+    static constexpr int kRows = 16, kTokens = kTq2Tokens;
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_B256;
+    static constexpr int32_t kKMultiple = 256;
+    static constexpr int64_t kMaxK = int64_t{1} << 30; // lanes are per block: |sumi| <= 256*2*128
+    static constexpr const char* kName = "matmul_tq2_0_i8b256_panel16x12__avx512vnni";
+    static size_t row_bytes(int64_t k) { return x86::tq2_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 256 * 17; }
+    static int64_t token_ints(int64_t k) { return k / 256; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) {
+        for (int64_t b = 0; b < k / 256; ++b) ints[b] = PanelIsa::sum_q(q + b * 256, 256);
+    }
+    static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, V* s) {
+        for (int64_t b = 0; b < k / 256; ++b) {
+            PanelIsa::transpose_rows(w + b * 66, rb, rows, 256, s + b * 17);
+            alignas(64) float d[16] = {};
+            for (int r = 0; r < rows; ++r) d[r] = half_to_float(w + r * rb + b * 66 + 64);
+            s[b * 17 + 16] = _mm512_castps_si512(_mm512_load_ps(d));
+        }
+    }
+    template <int T>
+    [[gnu::noinline]] static void panel(const V* s, const uint8_t* xt, int64_t k, const int32_t* bs,
+                                        const float* da, V* out) {
+        const int64_t nb = k / 256;
+        const __m512i three = _mm512_set1_epi8(3);
+        __m512 sumf[T];
+#pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) sumf[t] = _mm512_setzero_ps();
+        constexpr int64_t kColumn = kTq2Tokens * 64; // bytes of one reordered column block
+        for (int64_t b = 0; b < nb; ++b) {
+            __m512i acc[T];
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_si512();
+            const V* sb = s + b * 17;
+            for (int c = 0; c < 16; ++c) { // dword c: half c / 8, bytes 4 (c % 8) ..
+                const __m512i raw = _mm512_load_si512(sb + c);
+                const uint8_t* xc = xt + (4 * b + 2 * (c / 8)) * kColumn + 4 * (c % 8);
+#pragma GCC unroll 4
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i code = _mm512_and_si512(_mm512_srli_epi16(raw, 2 * l), three);
+                    const uint8_t* xf = xc + (l / 2) * kColumn + (l % 2) * 32;
+#pragma GCC unroll 12
+                    for (int t = 0; t < T; ++t) acc[t] = PanelIsa::dpbusd_bcast(acc[t], code, xf + t * 64);
+                }
+            }
+            const __m512 dw = _mm512_castsi512_ps(_mm512_load_si512(sb + 16));
+#pragma GCC unroll 12
+            for (int t = 0; t < T; ++t) {
+                const __m512i sumi = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(bs[t * nb + b]));
+                const __m512 d = _mm512_mul_ps(_mm512_set1_ps(da[t * nb + b]), dw);
+                sumf[t] = _mm512_add_ps(sumf[t], _mm512_mul_ps(_mm512_cvtepi32_ps(sumi), d));
+            }
+        }
+#pragma GCC unroll 12
+        for (int t = 0; t < T; ++t) _mm512_store_si512(out + t, _mm512_castps_si512(sumf[t]));
+    }
+    static void store_rows(float* y, int rows, V acc, const int32_t*, const float*, float wscale) {
+        _mm512_mask_storeu_ps(y, tail_mask(rows), _mm512_mul_ps(_mm512_castsi512_ps(acc), _mm512_set1_ps(wscale)));
+    }
+};
+
+using Tq2Panel = x86::RowsInLanes<Tq2PanelIsa>;
 
 } // namespace
+
+size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept {
+    return Tq2Panel::workspace_size(plugin, shape);
+}
+
+bitnet_status run_matmul_tq2_0_i8b256_panel(void* plugin, const void* args, void* workspace) noexcept {
+    return Tq2Panel::run(plugin, args, workspace);
+}
 
 size_t workspace_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept {
     return Panel::workspace_size(plugin, shape);

@@ -1,5 +1,6 @@
-// I2_S prefill GEMM with output rows in vector lanes, ISA-free; avx512 (16 rows x 24 tokens) and
-// avx2 with AVX-VNNI (8 rows x 12 tokens) supply the vector parts.
+// Prefill GEMM of ternary weights with output rows in vector lanes, ISA- and format-free: avx512
+// (I2_S 16 rows x 24 tokens, TQ2_0 16 x 12) and avx2 with AVX-VNNI (I2_S 8 x 12) supply the
+// vector parts. Written for I2_S first; TQ2_0 adds a scale per row and 256-block.
 //
 // The tile GEMMs keep one accumulator per (row, token) whose lanes must be summed at the end (a
 // horizontal sum per accumulator: a fifth of the work at K = 2560) and decode each weight
@@ -17,11 +18,16 @@
 // The integer dots are exact and the epilogue is the scalar reference's (float(dot − Σq) / xs ·
 // ws), so outputs are bit-identical to it.
 //
-// Isa provides: V (the code vector), kRows, kTokens, kName,
-//   transpose_rows(w, rb, rows, k, V* s)      S[c] = dword c of rows 0..rows-1 (zero lanes past),
-//   panel<T>(const V* s, xt, k, V* acc)       acc[t] lane i = Σ_k code(row i, k) · q(token t, k),
-//   store_rows(y, rows, acc, qsum, xs, ws)    the epilogue of one token's kRows outputs,
-//   sum_q(q, len)                             Σ of len int8 (len a multiple of 64).
+// Isa (one ISA's kernel for one weight format) provides: V (the code vector), kRows, kTokens,
+// kName, kActType, kKMultiple, kMaxK,
+//   row_bytes(k)                               bytes of one weight row,
+//   s_vectors(k)                               V's of one transposed row group,
+//   token_ints(k)                              int32 of per-token data (I2_S: Σq; TQ2_0: Σq per block),
+//   prep_token(q, k, ints)                     fills them from the token's int8 row,
+//   transpose_rows(w, rb, rows, k, V* s)       the row group (zero lanes past `rows`),
+//   panel<T>(s, xt, k, ints, scales, V* acc)   acc[t] of tokens t0.. (ints/scales of token t0 on,
+//                                              token_ints(k) / scales-per-token apart),
+//   store_rows(y, rows, acc, ints, scales, ws) the epilogue of one token's kRows outputs.
 #pragma once
 
 #include "x86_plugin.hpp"
@@ -36,24 +42,23 @@
 namespace bitnet::x86 {
 
 template <class Isa>
-struct I2sPanel {
+struct RowsInLanes {
     using V = typename Isa::V;
     static constexpr int kRows = Isa::kRows;
     static constexpr int kTokens = Isa::kTokens;
     static constexpr int kBlockGroups = 4;               // row groups transposed together
-    static constexpr int64_t kMaxK = int64_t{1} << 22;   // |lane| ≤ 2·128·K < 2^31
 
-    // Workspace: the reordered activations, Σq per token, then one S block per part.
+    // Workspace: the reordered activations, the per-token ints, then one S block per part.
     struct Layout {
-        size_t qsum_off, s_off, s_bytes, total;
+        size_t ints_off, s_off, s_bytes, total;
     };
     static constexpr size_t round64(size_t v) { return (v + 63) / 64 * 64; }
     static Layout layout(int64_t m, int64_t k, int32_t parts) {
         Layout l{};
         const int64_t tiles = (m + kTokens - 1) / kTokens;
-        l.qsum_off = round64(static_cast<size_t>(tiles * kTokens * k));
-        l.s_off = round64(l.qsum_off + static_cast<size_t>(m) * 4);
-        l.s_bytes = static_cast<size_t>(k / 16) * sizeof(V) * kBlockGroups;
+        l.ints_off = round64(static_cast<size_t>(tiles * kTokens * k));
+        l.s_off = round64(l.ints_off + static_cast<size_t>(m * Isa::token_ints(k)) * 4);
+        l.s_bytes = static_cast<size_t>(Isa::s_vectors(k)) * sizeof(V) * kBlockGroups;
         l.total = l.s_off + static_cast<size_t>(parts) * l.s_bytes;
         return l;
     }
@@ -66,10 +71,11 @@ struct I2sPanel {
     static uint8_t* x_tile(uint8_t* xr, int64_t tile, int64_t k) { return xr + tile * kTokens * k; }
 
     template <int T = kTokens>
-    static void dispatch_panel(int tokens, const V* s, const uint8_t* xt, int64_t k, V* acc) {
+    static void dispatch_panel(int tokens, const V* s, const uint8_t* xt, int64_t k, const int32_t* ints,
+                               const float* scales, V* acc) {
         if constexpr (T > 1)
-            if (tokens < T) return dispatch_panel<T - 1>(tokens, s, xt, k, acc);
-        Isa::template panel<T>(s, xt, k, acc);
+            if (tokens < T) return dispatch_panel<T - 1>(tokens, s, xt, k, ints, scales, acc);
+        Isa::template panel<T>(s, xt, k, ints, scales, acc);
     }
 
     static size_t workspace_size(void* plugin, const bitnet_shape* shape) noexcept {
@@ -79,9 +85,9 @@ struct I2sPanel {
     }
 
     static bitnet_status run(void* plugin, const void* args, void* workspace) noexcept {
-        return run_matmul(plugin, args, Isa::kName, BITNET_ACT_I8_ROW, 128, &i2s_row_bytes,
+        return run_matmul(plugin, args, Isa::kName, Isa::kActType, Isa::kKMultiple, &Isa::row_bytes,
                           [&](const Plugin& p, const bitnet_matmul_args& a) -> bitnet_status {
-                              if (a.k > kMaxK) return invalid(p, Isa::kName, "k above 2^22 (int32 lanes could overflow)");
+                              if (a.k > Isa::kMaxK) return invalid(p, Isa::kName, "k too large for the kernel's int32 lanes");
                               if (workspace == nullptr) return invalid(p, Isa::kName, "workspace is NULL (see workspace_size)");
                               if (reinterpret_cast<uintptr_t>(workspace) % 64 != 0)
                                   return invalid(p, Isa::kName, "workspace is not 64-byte aligned");
@@ -94,7 +100,9 @@ struct I2sPanel {
         const int32_t parts = parts_of(p);
         const Layout l = layout(M, K, parts);
         uint8_t* xr = ws;
-        auto* qsum = reinterpret_cast<int32_t*>(ws + l.qsum_off);
+        auto* ints = reinterpret_cast<int32_t*>(ws + l.ints_off);
+        const int64_t per_token = Isa::token_ints(K);
+        const int64_t scales_per_token = Isa::kActType == BITNET_ACT_I8_B256 ? K / 256 : 1;
         const bitnet_qact& xq = *a.x_q;
 
         auto reorder = [&](int32_t ith, int32_t nth) noexcept {
@@ -103,13 +111,14 @@ struct I2sPanel {
                 const int8_t* src = xq.data + m * xq.row_stride;
                 uint8_t* base = x_tile(xr, m / kTokens, K) + (m % kTokens) * 64;
                 for (int64_t cb = 0; cb < K / 64; ++cb) std::memcpy(base + cb * kTokens * 64, src + cb * 64, 64);
-                qsum[m] = xq.row_sums != nullptr ? xq.row_sums[m] : Isa::sum_q(src, K);
+                if (Isa::kActType == BITNET_ACT_I8_ROW && xq.row_sums != nullptr) ints[m] = xq.row_sums[m];
+                else Isa::prep_token(src, K, ints + m * per_token);
             }
         };
         sdk::parallel_for(p.host, reorder);
 
         const auto* W = static_cast<const uint8_t*>(a.w->data);
-        const size_t rb = static_cast<size_t>(K / 4);
+        const size_t rb = Isa::row_bytes(K);
         std::atomic<bool> overrun{false};
         auto compute = [&](int32_t ith, int32_t nth) noexcept {
             if (ith >= parts) { // the workspace holds one S block per n_threads part
@@ -117,7 +126,7 @@ struct I2sPanel {
                 return;
             }
             V* s = reinterpret_cast<V*>(ws + l.s_off + static_cast<size_t>(ith) * l.s_bytes);
-            const int64_t group_cols = K / 16; // vectors per transposed group
+            const int64_t group_cols = Isa::s_vectors(K); // vectors per transposed group
             alignas(64) V acc[kTokens];
             const sdk::Range r = sdk::split(N, ith, nth, kRows);
             for (int64_t nb = r.begin; nb < r.end; nb += kBlockGroups * kRows) {
@@ -140,11 +149,13 @@ struct I2sPanel {
                     for (int64_t n = nb; n < ne; n += kRows) {
                         const char* const slice_end = std::min(pf + pf_step, pf_end);
                         for (; pf < slice_end; pf += 64) _mm_prefetch(pf, _MM_HINT_T1);
-                        dispatch_panel(tokens, s + (n - nb) / kRows * group_cols, xt, K, acc);
+                        dispatch_panel(tokens, s + (n - nb) / kRows * group_cols, xt, K, ints + t0 * per_token,
+                                       xq.scales + t0 * scales_per_token, acc);
                         const int rows = static_cast<int>(std::min<int64_t>(kRows, ne - n));
                         for (int t = 0; t < tokens; ++t) {
                             const int64_t m = t0 + t;
-                            Isa::store_rows(a.y + m * a.ldy + n, rows, acc[t], qsum[m], xq.scales[m], a.w->scale);
+                            Isa::store_rows(a.y + m * a.ldy + n, rows, acc[t], ints + m * per_token,
+                                            xq.scales + m * scales_per_token, a.w->scale);
                         }
                     }
                 }
