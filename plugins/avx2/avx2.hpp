@@ -16,5 +16,7 @@ namespace bitnet::avx2 {
 // The X86_KERNEL_EX entries' extra functions.
 int32_t supports_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept;
 size_t workspace_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept;
+int32_t supports_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
+size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
 
 } // namespace bitnet::avx2

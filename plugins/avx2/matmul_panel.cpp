@@ -1,8 +1,10 @@
-// The AVX-VNNI side of the rows-in-lanes I2_S prefill GEMM (x86-common/i2s_panel_impl.hpp): 8
-// rows per ymm, 12 tokens per tile (12 accumulators, the codes, a mask and the broadcast fill the
-// 16 ymm). Compiled with -mavxvnni: the kernel's `supports` keeps it off CPUs without AVX-VNNI
-// (the avx2 plugin's own probe asks for AVX2 only), and run() refuses there too.
+// The AVX-VNNI rows-in-lanes prefill GEMMs (x86-common/rows_in_lanes_impl.hpp): 8 rows per ymm.
+// I2_S: 12 tokens per tile (12 accumulators, the codes, a mask and the broadcast fill the 16 ymm).
+// TQ2_0: 6 tokens (an int and a float accumulator each). Compiled with -mavxvnni: the kernels'
+// `supports` keeps them off CPUs without AVX-VNNI (the avx2 plugin's own probe asks for AVX2
+// only), and run() refuses there too.
 #include "avx2.hpp"
+#include "simd.hpp"
 
 #include "cpu_probe.hpp"
 #include "rows_in_lanes_impl.hpp"
@@ -96,7 +98,10 @@ struct PanelIsa {
         const float xscale = xscales[0];
         const __m256i d = _mm256_sub_epi32(acc, _mm256_set1_epi32(qsum));
         const __m256 unscaled = _mm256_div_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(xscale));
-        const __m256 v = _mm256_mul_ps(unscaled, _mm256_set1_ps(wscale));
+        store_floats(y, rows, _mm256_mul_ps(unscaled, _mm256_set1_ps(wscale)));
+    }
+    // y[0..rows) = the first `rows` lanes of v.
+    static void store_floats(float* y, int rows, __m256 v) {
         if (rows == kRows) {
             _mm256_storeu_ps(y, v);
         } else {
@@ -118,7 +123,86 @@ struct PanelIsa {
 
 using Panel = x86::RowsInLanes<PanelIsa>;
 
+// TQ2_0 as avx512/matmul_panel.cpp does it (its comment has the layout), 8 rows and 6 tokens.
+constexpr int kTq2Tokens = 6;
+
+struct Tq2PanelIsa {
+    using V = __m256i;
+    static constexpr int kRows = 8, kTokens = kTq2Tokens;
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_B256;
+    static constexpr int32_t kKMultiple = 256;
+    static constexpr int64_t kMaxK = int64_t{1} << 30; // lanes are per block: |sumi| <= 256*2*128
+    static constexpr const char* kName = "matmul_tq2_0_i8b256_panel8x6__avxvnni";
+    static size_t row_bytes(int64_t k) { return x86::tq2_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 256 * 17; }
+    static int64_t token_ints(int64_t k) { return k / 256; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) {
+        for (int64_t b = 0; b < k / 256; ++b) ints[b] = PanelIsa::sum_q(q + b * 256, 256);
+    }
+    // Per block: the 64 code bytes of the 8 rows as 16 vectors of dwords, then the rows' d.
+    static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, V* s) {
+        for (int64_t b = 0; b < k / 256; ++b) {
+            PanelIsa::transpose_rows(w + b * 66, rb, rows, 256, s + b * 17);
+            alignas(32) float d[8] = {};
+            for (int r = 0; r < rows; ++r) d[r] = half_to_float(w + r * rb + b * 66 + 64);
+            s[b * 17 + 16] = _mm256_castps_si256(_mm256_load_ps(d));
+        }
+    }
+    template <int T>
+    [[gnu::noinline]] static void panel(const V* s, const uint8_t* xt, int64_t k, const int32_t* bs,
+                                        const float* da, V* out) {
+        const int64_t nb = k / 256;
+        const __m256i three = _mm256_set1_epi8(3);
+        __m256 sumf[T];
+#pragma GCC unroll 6
+        for (int t = 0; t < T; ++t) sumf[t] = _mm256_setzero_ps();
+        constexpr int64_t kColumn = kTq2Tokens * 64;
+        for (int64_t b = 0; b < nb; ++b) {
+            __m256i acc[T];
+#pragma GCC unroll 6
+            for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_si256();
+            const V* sb = s + b * 17;
+            for (int c = 0; c < 16; ++c) {
+                const __m256i raw = _mm256_load_si256(sb + c);
+                const uint8_t* xc = xt + (4 * b + 2 * (c / 8)) * kColumn + 4 * (c % 8);
+#pragma GCC unroll 4
+                for (int l = 0; l < 4; ++l) {
+                    const __m256i code = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * l), three);
+                    const uint8_t* xf = xc + (l / 2) * kColumn + (l % 2) * 32;
+#pragma GCC unroll 6
+                    for (int t = 0; t < T; ++t) acc[t] = _mm256_dpbusd_avx_epi32(acc[t], code, PanelIsa::bcast(xf + t * 64));
+                }
+            }
+            const __m256 dw = _mm256_castsi256_ps(_mm256_load_si256(sb + 16));
+#pragma GCC unroll 6
+            for (int t = 0; t < T; ++t) {
+                const __m256i sumi = _mm256_sub_epi32(acc[t], _mm256_set1_epi32(bs[t * nb + b]));
+                const __m256 d = _mm256_mul_ps(_mm256_set1_ps(da[t * nb + b]), dw);
+                sumf[t] = _mm256_add_ps(sumf[t], _mm256_mul_ps(_mm256_cvtepi32_ps(sumi), d));
+            }
+        }
+#pragma GCC unroll 6
+        for (int t = 0; t < T; ++t) _mm256_store_si256(out + t, _mm256_castps_si256(sumf[t]));
+    }
+    static void store_rows(float* y, int rows, V acc, const int32_t*, const float*, float wscale) {
+        PanelIsa::store_floats(y, rows, _mm256_mul_ps(_mm256_castsi256_ps(acc), _mm256_set1_ps(wscale)));
+    }
+};
+
+using Tq2Panel = x86::RowsInLanes<Tq2PanelIsa>;
+
 } // namespace
+
+int32_t supports_matmul_tq2_0_i8b256_panel(void*, const bitnet_shape*) noexcept { return x86::cpu_has_avx_vnni() ? 1 : 0; }
+
+size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept {
+    return Tq2Panel::workspace_size(plugin, shape);
+}
+
+bitnet_status run_matmul_tq2_0_i8b256_panel(void* plugin, const void* args, void* workspace) noexcept {
+    if (!x86::cpu_has_avx_vnni()) return BITNET_ERR_UNSUPPORTED;
+    return Tq2Panel::run(plugin, args, workspace);
+}
 
 int32_t supports_matmul_i2s_i8row_panel(void*, const bitnet_shape*) noexcept { return x86::cpu_has_avx_vnni() ? 1 : 0; }
 
