@@ -19,16 +19,9 @@ namespace {
 
 constexpr int kPanelTokens = 12;
 
-struct PanelIsa {
+struct PanelIsa : x86::I2sRowsFormat<PanelIsa> {
     using V = __m256i;
     static constexpr int kRows = 8, kTokens = kPanelTokens;
-    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_ROW;
-    static constexpr int32_t kKMultiple = 128;
-    static constexpr int64_t kMaxK = int64_t{1} << 22; // |lane| <= 2*128*K < 2^31
-    static size_t row_bytes(int64_t k) { return x86::i2s_row_bytes(k); }
-    static int64_t s_vectors(int64_t k) { return k / 16; }
-    static int64_t token_ints(int64_t) { return 1; }
-    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) { ints[0] = sum_q(q, k); }
     static constexpr const char* kName = "matmul_i2s_i8row_panel8x12__avxvnni";
     // S[c] = dword c (bytes 4c..4c+3) of rows 0..rows-1, zero lanes past `rows`: an 8x8 dword
     // transpose per 32 bytes of the rows.
@@ -126,19 +119,10 @@ using Panel = x86::RowsInLanes<PanelIsa>;
 // TQ2_0 as avx512/matmul_panel.cpp does it (its comment has the layout), 8 rows and 6 tokens.
 constexpr int kTq2Tokens = 6;
 
-struct Tq2PanelIsa {
+struct Tq2PanelIsa : x86::Tq2RowsFormat<PanelIsa> {
     using V = __m256i;
     static constexpr int kRows = 8, kTokens = kTq2Tokens;
-    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_B256;
-    static constexpr int32_t kKMultiple = 256;
-    static constexpr int64_t kMaxK = int64_t{1} << 30; // lanes are per block: |sumi| <= 256*2*128
     static constexpr const char* kName = "matmul_tq2_0_i8b256_panel8x6__avxvnni";
-    static size_t row_bytes(int64_t k) { return x86::tq2_row_bytes(k); }
-    static int64_t s_vectors(int64_t k) { return k / 256 * 17; }
-    static int64_t token_ints(int64_t k) { return k / 256; }
-    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) {
-        for (int64_t b = 0; b < k / 256; ++b) ints[b] = PanelIsa::sum_q(q + b * 256, 256);
-    }
     // Per block: the 64 code bytes of the 8 rows as 16 vectors of dwords, then the rows' d.
     static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, V* s) {
         for (int64_t b = 0; b < k / 256; ++b) {

@@ -19,11 +19,12 @@
 // ws), so outputs are bit-identical to it.
 //
 // Isa (one ISA's kernel for one weight format) provides: V (the code vector), kRows, kTokens,
-// kName, kActType, kKMultiple, kMaxK,
+// kName, and from a format half (I2sRowsFormat, Tq2RowsFormat below) kActType, kKMultiple, kMaxK,
 //   row_bytes(k)                               bytes of one weight row,
 //   s_vectors(k)                               V's of one transposed row group,
 //   token_ints(k)                              int32 of per-token data (I2_S: Σq; TQ2_0: Σq per block),
-//   prep_token(q, k, ints)                     fills them from the token's int8 row,
+//   prep_token(q, k, ints)                     fills them from the token's int8 row;
+// and itself
 //   transpose_rows(w, rb, rows, k, V* s)       the row group (zero lanes past `rows`),
 //   panel<T>(s, xt, k, ints, scales, V* acc)   acc[t] of tokens t0.. (ints/scales of token t0 on,
 //                                              token_ints(k) / scales-per-token apart),
@@ -40,6 +41,34 @@
 #include <cstring>
 
 namespace bitnet::x86 {
+
+// The weight-format half of a kernel (ISA-free): what a row is and what each token needs. SumQ is
+// the ISA's Σ of int8 (sum_q(q, len), len a multiple of 64).
+template <class SumQ>
+struct I2sRowsFormat {
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_ROW;
+    static constexpr int32_t kKMultiple = 128;
+    static constexpr int64_t kMaxK = int64_t{1} << 22; // |lane| <= 2*128*K < 2^31
+    static size_t row_bytes(int64_t k) { return i2s_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 16; }
+    static int64_t token_ints(int64_t) { return 1; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) { ints[0] = SumQ::sum_q(q, k); }
+};
+
+// TQ2_0 (and TQ1_0 decoded to it): per 256-block the row group's 16 code vectors, then one vector
+// of the rows' block scales; per token Σq of each block.
+template <class SumQ>
+struct Tq2RowsFormat {
+    static constexpr bitnet_act_type kActType = BITNET_ACT_I8_B256;
+    static constexpr int32_t kKMultiple = 256;
+    static constexpr int64_t kMaxK = int64_t{1} << 30; // lanes are per block: |sumi| <= 256*2*128
+    static size_t row_bytes(int64_t k) { return tq2_row_bytes(k); }
+    static int64_t s_vectors(int64_t k) { return k / 256 * 17; }
+    static int64_t token_ints(int64_t k) { return k / 256; }
+    static void prep_token(const int8_t* q, int64_t k, int32_t* ints) {
+        for (int64_t b = 0; b < k / 256; ++b) ints[b] = SumQ::sum_q(q + b * 256, 256);
+    }
+};
 
 template <class Isa>
 struct RowsInLanes {
