@@ -110,12 +110,7 @@ struct PanelIsa : x86::I2sRowsFormat<PanelIsa> {
         const __m512 unscaled = _mm512_div_ps(_mm512_cvtepi32_ps(d), _mm512_set1_ps(xscale));
         _mm512_mask_storeu_ps(y, tail_mask(rows), _mm512_mul_ps(unscaled, _mm512_set1_ps(wscale)));
     }
-    static int32_t sum_q(const int8_t* q, int64_t len) {
-        __m512i acc = _mm512_setzero_si512();
-        const __m512i ones = _mm512_set1_epi8(1);
-        for (int64_t i = 0; i < len; i += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + i));
-        return hsum_i32(acc);
-    }
+    static int32_t sum_q(const int8_t* q, int64_t len) { return avx512::sum_q(q, len); }
 };
 
 using Panel = x86::RowsInLanes<PanelIsa>;

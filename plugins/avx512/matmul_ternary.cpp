@@ -39,14 +39,6 @@ inline __m512i codes64(const uint8_t* p, __m512i shifts) {
     return _mm512_and_si512(_mm512_srlv_epi16(v, shifts), _mm512_set1_epi8(3));
 }
 
-// Σ q over `len` int8 (len a multiple of 64): the offset of the stored codes.
-inline int32_t sum_q(const int8_t* q, int64_t len) {
-    __m512i acc = _mm512_setzero_si512();
-    const __m512i ones = _mm512_set1_epi8(1);
-    for (int64_t i = 0; i < len; i += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + i));
-    return hsum_i32(acc);
-}
-
 // ---- I2_S -------------------------------------------------------------------------------------
 
 // Byte j of a 128-block holds weights j, j+32, j+64, j+96 at bits 6, 4, 2, 0. The 32 bytes are

@@ -26,6 +26,14 @@ inline int32_t hsum_i32(__m512i v) {
     return _mm_cvtsi128_si32(_mm512_castsi512_si128(v));
 }
 
+// Σ of len int8 (len a multiple of 64): the offset the ternary kernels take off their code dots.
+inline int32_t sum_q(const int8_t* q, int64_t len) {
+    __m512i acc = _mm512_setzero_si512();
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int64_t i = 0; i < len; i += 64) acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512(q + i));
+    return hsum_i32(acc);
+}
+
 inline float hsum_f32(__m512 v) {
     v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0x4e));
     v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xb1));

@@ -54,6 +54,13 @@ inline void walk_row_groups(int64_t n0, int64_t n1, Group&& group) {
     for (; n < n1; ++n) group.template operator()<1>(n);
 }
 
+// Prefetches [p, p + bytes) into L1, a line at a time. Addresses past the tensor are harmless
+// (prefetches never fault), so callers need not clip the last rows.
+inline void prefetch(const void* p, size_t bytes) {
+    const auto* c = static_cast<const char*>(p);
+    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
+}
+
 // Decode over rows [n0, n1) of a weight matrix with `rb` bytes per row, as walk_row_groups, for
 // micro-kernels that prefetch the next group while computing one: group(n, pf) gets the distance
 // in bytes to prefetch at (the next GR rows), or 0 when those rows are not all in the range. The
@@ -61,9 +68,7 @@ inline void walk_row_groups(int64_t n0, int64_t n1, Group&& group) {
 // and each part would otherwise start on DRAM latency and end fetching rows another part reads.
 template <int GR, class Group>
 inline void walk_gemv_rows(const void* w, size_t rb, int64_t n0, int64_t n1, Group&& group) {
-    const char* base = static_cast<const char*>(w);
-    for (size_t off = 0; off < static_cast<size_t>(std::min<int64_t>(GR, n1 - n0)) * rb; off += 64)
-        __builtin_prefetch(base + n0 * rb + off, 0, 3);
+    prefetch(static_cast<const char*>(w) + n0 * rb, static_cast<size_t>(std::min<int64_t>(GR, n1 - n0)) * rb);
     walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
         group.template operator()<R>(n, n + R + GR <= n1 ? static_cast<size_t>(GR) * rb : size_t{0});
     });
@@ -75,11 +80,5 @@ inline void walk_gemv_rows(const void* w, size_t rb, int64_t n0, int64_t n1, Gro
 // cold I2_S GEMV benchmark (bench/kernel_bench.cpp, .../m1/t1/cold).
 inline constexpr int64_t kWeightPrefetchRows = 64;
 
-// Prefetches [p, p + bytes) into L1, a line at a time. Addresses past the tensor are harmless
-// (prefetches never fault), so callers need not clip the last rows.
-inline void prefetch(const void* p, size_t bytes) {
-    const auto* c = static_cast<const char*>(p);
-    for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(c + off, 0, 3);
-}
 
 } // namespace bitnet::x86
