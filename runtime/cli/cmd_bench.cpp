@@ -154,7 +154,7 @@ int cmd_bench(int argc, char** argv) {
         {"repetitions", reps},
         {"pp", {{"n_tokens", n_prompt}, {"tokens_per_s", median(pp_tps)}, {"mad_tokens_per_s", mad(pp_tps)}, {"runs", pp_tps}}},
         {"tg", {{"n_tokens", n_gen}, {"tokens_per_s", tg}, {"mad_tokens_per_s", mad(tg_tps)}, {"p50_ms", percentile(lat_ms, 0.5)},
-                {"p95_ms", percentile(lat_ms, 0.95)}, {"runs", tg_tps}}},
+                {"p95_ms", percentile(lat_ms, 0.95)}, {"runs", tg_tps}, {"samples_ms", lat_ms}}},
         {"ttft_ms", median(ttft_ms)},
         {"peak_rss_bytes", peak_rss},
         {"model_file_bytes", env->model->file().file_size()},
