@@ -9,7 +9,10 @@ namespace bitnet::avx512 {
     bitnet_status run(void* plugin, const void* args, void* workspace) noexcept;
 #define X86_KERNEL_EX(name, op, wf, act, m_min, m_max, k_mult, n_mult, run, supports, workspace_size) \
     X86_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)
+#define X86_KERNEL_PACKED(name, op, wf, act, m_min, m_max, k_mult, n_mult, run, supports, workspace_size, pack, release) \
+    X86_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)
 #include "avx512_kernels.inc"
+#undef X86_KERNEL_PACKED
 #undef X86_KERNEL_EX
 #undef X86_KERNEL
 
@@ -17,5 +20,8 @@ namespace bitnet::avx512 {
 size_t workspace_matmul_i2s_i8row_panel(void* plugin, const bitnet_shape* shape) noexcept;
 size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
 size_t workspace_matmul_tq1_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
+bitnet_status pack_tq1_0_as_tq2_0(void* plugin, const bitnet_shape* shape, const void* data, size_t size,
+                                  void** packed, size_t* packed_bytes) noexcept;
+void release_packed_tq2_0(void* plugin, void* packed) noexcept;
 
 } // namespace bitnet::avx512

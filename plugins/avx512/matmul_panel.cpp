@@ -178,68 +178,8 @@ struct Tq2PanelIsa : x86::Tq2RowsFormat<PanelIsa> {
 
 using Tq2Panel = x86::RowsInLanes<Tq2PanelIsa>;
 
-// TQ1_0 (54-byte blocks: 48 bytes of five trits each, 4 bytes of four, f16 d at 52) runs the TQ2_0
-// panel: the transpose step decodes each row's block into TQ2_0's 2-bit layout first, once per call
-// for all the tokens (a decode step would pay it per token). Trit n of byte v is
-// floor(3 * ((v * 3^n) mod 256) / 256); qs[0..31] trit n -> element 32n + m, qs[32..47] trit n ->
-// 160 + 16n + m, qh[j] trit n -> 240 + 4n + j.
-struct Tq1PanelIsa : Tq2PanelIsa {
-    static constexpr const char* kName = "matmul_tq1_0_i8b256_panel16x12__avx512vnni";
-    static size_t row_bytes(int64_t k) { return x86::tq1_row_bytes(k); }
-
-    // Trit n of 32 bytes (16-bit lanes, exact: 255 * 81 < 2^16), as 32 bytes.
-    static __m256i trits(__m512i v16, int n) {
-        static constexpr short kPow3[5] = {1, 3, 9, 27, 81};
-        const __m512i m = _mm512_and_si512(_mm512_mullo_epi16(v16, _mm512_set1_epi16(kPow3[n])), _mm512_set1_epi16(0xff));
-        return _mm512_cvtepi16_epi8(_mm512_srli_epi16(_mm512_mullo_epi16(m, _mm512_set1_epi16(3)), 8));
-    }
-    // One row's block as TQ2_0 code bytes: byte 32h + m holds element 128h + 32l + m at bits 2l.
-    static void decode_block(const uint8_t* blk, uint8_t out[64]) {
-        alignas(64) uint8_t codes[256];
-        const __m512i a = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk)));
-        const __m512i b = _mm512_cvtepu8_epi16(_mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32))));
-        for (int n = 0; n < 5; ++n) {
-            _mm256_store_si256(reinterpret_cast<__m256i*>(codes + 32 * n), trits(a, n));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + 160 + 16 * n), _mm256_castsi256_si128(trits(b, n)));
-        }
-        for (int n = 0; n < 4; ++n)
-            for (int j = 0; j < 4; ++j) {
-                static constexpr int kPow3[4] = {1, 3, 9, 27};
-                codes[240 + 4 * n + j] = static_cast<uint8_t>(3 * ((blk[48 + j] * kPow3[n]) & 0xff) >> 8);
-            }
-        for (int h = 0; h < 2; ++h) {
-            auto at = [&](int l) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(codes + 128 * h + 32 * l)); };
-            // Codes are <= 2, so 16-bit shifts by <= 6 never carry into the next byte.
-            const __m256i packed = _mm256_or_si256(_mm256_or_si256(at(0), _mm256_slli_epi16(at(1), 2)),
-                                                   _mm256_or_si256(_mm256_slli_epi16(at(2), 4), _mm256_slli_epi16(at(3), 6)));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32 * h), packed);
-        }
-    }
-    static void transpose_rows(const uint8_t* w, size_t rb, int rows, int64_t k, V* s) {
-        alignas(64) uint8_t tq2[16][64];
-        for (int64_t b = 0; b < k / 256; ++b) {
-            alignas(64) float d[16] = {};
-            for (int r = 0; r < rows; ++r) {
-                decode_block(w + r * rb + b * 54, tq2[r]);
-                d[r] = half_to_float(w + r * rb + b * 54 + 52);
-            }
-            PanelIsa::transpose_rows(&tq2[0][0], 64, rows, 256, s + b * 17);
-            s[b * 17 + 16] = _mm512_castps_si512(_mm512_load_ps(d));
-        }
-    }
-};
-
-using Tq1Panel = x86::RowsInLanes<Tq1PanelIsa>;
 
 } // namespace
-
-size_t workspace_matmul_tq1_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept {
-    return Tq1Panel::workspace_size(plugin, shape);
-}
-
-bitnet_status run_matmul_tq1_0_i8b256_panel(void* plugin, const void* args, void* workspace) noexcept {
-    return Tq1Panel::run(plugin, args, workspace);
-}
 
 size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept {
     return Tq2Panel::workspace_size(plugin, shape);

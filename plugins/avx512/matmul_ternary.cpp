@@ -313,77 +313,12 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
     sums.finish(sumf);
 }
 
-// TQ1_0 trits: trit n of byte v is floor(3 * ((v * 3^n) mod 256) / 256). Bytes are multiplied in
-// 16-bit lanes with the byte in the high half, so the product's high byte is exact mod 256;
-// even and odd bytes take one lane layout each and are merged back in place.
-struct Tq1Bytes {
-    __m512i lo, hi; // even bytes shifted up, odd bytes masked in place
-};
-inline __m512i tq1_trits(const Tq1Bytes& v, __m512i pow3) {
-    const __m512i lo = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.lo, pow3), _mm512_set1_epi16(3));
-    const __m512i hi = _mm512_mulhi_epu16(_mm512_mullo_epi16(v.hi, pow3), _mm512_set1_epi16(768));
-    return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi16(static_cast<short>(0xff00))));
-}
-
-// TQ1_0 block (54 bytes): qs[0..31] trit n -> element 32n + m; qs[32..47] trit n -> 160 + 16n + m;
-// qh[0..3] trit n -> 240 + 4n + j; f16 d at 52. One zmm holds qs in bytes 0..47 and qh repeated
-// four times in bytes 48..63, so trit pass n covers elements {32n.., 160+16n..} and, in pass 0
-// only, the 16 qh elements (their per-lane powers of 3 ride in pass 0's multiplier).
-template <int R, int T>
-void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
-              const float* const* da, float sumf[][kTokens]) {
-    __m512i pow3[5];
-    pow3[0] = _mm512_mask_set1_epi16(
-        _mm512_mask_set1_epi16(_mm512_mask_set1_epi16(_mm512_set1_epi16(1), 0x0c000000u, 3), 0x30000000u, 9),
-        0xc0000000u, 27);
-    for (int n = 1; n < 5; ++n) pow3[n] = _mm512_set1_epi16(static_cast<short>(n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81));
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
-    TqBlockSums<R, T> sums;
-    for (int64_t b = 0; b < nb; ++b) {
-        Tq1Bytes v[R];
-        for (int r = 0; r < R; ++r) {
-            const uint8_t* p = w + r * rb + b * 54;
-            uint32_t qh;
-            std::memcpy(&qh, p + 48, 4);
-            const __m512i bytes = _mm512_mask_set1_epi32(_mm512_maskz_loadu_epi8(0x0000ffffffffffffull, p),
-                                                         0xf000, static_cast<int>(qh));
-            v[r].lo = _mm512_slli_epi16(bytes, 8);
-            v[r].hi = _mm512_and_si512(bytes, _mm512_set1_epi16(static_cast<short>(0xff00)));
-        }
-        __m512i acc[R][T];
-        sums.start(acc, bs, b);
-        tq_gemv_prefetch<R, T>(w, rb, b * 54 + 27);
-        for (int n = 0; n < 5; ++n) {
-            __m512i xv[T];
-            for (int t = 0; t < T; ++t) {
-                const int8_t* xb = x[t] + b * 256;
-                __m512i s = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 32 * n)));
-                s = _mm512_inserti32x4(s, _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 160 + 16 * n)), 2);
-                if (n == 0) s = _mm512_inserti32x4(s, _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 240)), 3);
-                xv[t] = s;
-            }
-            for (int r = 0; r < R; ++r) {
-                const __m512i c = tq1_trits(v[r], pow3[n]);
-                for (int t = 0; t < T; ++t) acc[r][t] = _mm512_dpbusd_epi32(acc[r][t], c, xv[t]);
-            }
-        }
-        float dw[R];
-        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 54 + 52);
-        sums.fold(acc, bs, da, dw, b, sumf);
-    }
-    sums.finish(sumf);
-}
-
-template <bool Tq1>
-bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    return x86::tq_matmul_loop<Tq1, kRows, kTokens, kTqGemvRows, /*tile_prefetches=*/true>(
+// TQ2_0 only: TQ1_0 runs here after pack_weights made it TQ2_0 (tq1_repack.cpp).
+bitnet_status tq2_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    return x86::tq_matmul_loop</*Tq1=*/false, kRows, kTokens, kTqGemvRows, /*tile_prefetches=*/true>(
         p, a, kRowAlign, &sum_q,
         [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
-                          const float* const* da, float sumf[][kTokens]) {
-            if constexpr (Tq1) tq1_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
-            else tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
-        });
+                          const float* const* da, float sumf[][kTokens]) { tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf); });
 }
 
 } // namespace
@@ -395,12 +330,7 @@ bitnet_status run_matmul_i2s_i8row(void* plugin, const void* args, void*) noexce
 
 bitnet_status run_matmul_tq2_0_i8b256(void* plugin, const void* args, void*) noexcept {
     return x86::run_matmul(plugin, args, "matmul_tq2_0_i8b256__avx512vnni", BITNET_ACT_I8_B256, 256,
-                           &x86::tq2_row_bytes, &tq_matmul<false>);
-}
-
-bitnet_status run_matmul_tq1_0_i8b256(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_tq1_0_i8b256__avx512vnni", BITNET_ACT_I8_B256, 256,
-                           &x86::tq1_row_bytes, &tq_matmul<true>);
+                           &x86::tq2_row_bytes, &tq2_matmul);
 }
 
 } // namespace bitnet::avx512

@@ -84,7 +84,14 @@ public:
     const TensorInfo* find_tensor(std::string_view name) const;
     const TensorInfo& tensor(std::string_view name) const; // throws naming file + tensor
 
+    // Says that [p, p + n) (inside the file's bytes) will not be read for a while: a mapped file
+    // drops the whole pages in it from this process's resident set (they stay in the page cache,
+    // and a later read maps them back, unchanged). Returns the bytes dropped; 0 for Load::read,
+    // whose anonymous copy would lose its contents, and for ranges outside the file.
+    size_t release_pages(const void* p, size_t n) const;
+
 private:
+    bool mapped_ = false;
     File() = default;
     std::filesystem::path path_;
     uint32_t version_ = 0;

@@ -318,6 +318,7 @@ std::unique_ptr<File> File::open(const std::filesystem::path& path, Load load) {
         f->mapping_ = p;
         f->mapping_size_ = size;
         f->base_ = static_cast<const uint8_t*>(p);
+        f->mapped_ = true;
     }
     f->size_ = size;
     Parser(*f).run(); // on failure the unique_ptr unmaps
@@ -326,6 +327,18 @@ std::unique_ptr<File> File::open(const std::filesystem::path& path, Load load) {
 
 File::~File() {
     if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+}
+
+size_t File::release_pages(const void* p, size_t n) const {
+    const auto* c = static_cast<const uint8_t*>(p);
+    if (!mapped_ || c < base_ || n > size_ || size_t(c - base_) > size_ - n) return 0;
+    const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(c) + page - 1) / page * page;
+    const uintptr_t e = (reinterpret_cast<uintptr_t>(c) + n) / page * page;
+    if (e <= b) return 0;
+    // MAP_PRIVATE and never written: the pages are the file's, so dropping them loses nothing.
+    if (::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED) != 0) return 0;
+    return e - b;
 }
 
 const Value* File::find(std::string_view key) const {

@@ -23,23 +23,34 @@ void QuantBuffer::resize(int32_t rows, int32_t kk) {
     view.row_stride = stride;
 }
 
+namespace {
+LinearWeight::PackKey pack_key(const KernelRef& k) {
+    return {k.plugin, reinterpret_cast<uintptr_t>(k.desc->pack_weights)};
+}
+} // namespace
+
 const void* Ops::packed_for(LinearWeight& w, const KernelRef& k, const bitnet_shape& shape) {
     if (k.desc->pack_weights == nullptr) return nullptr;
-    if (auto it = w.packed.find(k.desc); it != w.packed.end()) return it->second.ptr;
+    if (auto it = w.packed.find(pack_key(k)); it != w.packed.end()) return it->second.ptr;
     void* ptr = nullptr;
     size_t bytes = 0;
     bitnet_status st = k.desc->pack_weights(k.plugin->instance(), &shape, w.data, w.size, &ptr, &bytes);
     if (st != BITNET_OK || ptr == nullptr)
         throw DispatchError(fmt::format("{}: pack_weights failed for {}: {}", k.label(), w.name, status_string(st)));
-    w.packed[k.desc] = {k.plugin, k.desc, ptr, bytes};
+    w.packed[pack_key(k)] = {k.plugin, k.desc, ptr, bytes};
     return ptr;
 }
 
-void Ops::prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes) {
+bool Ops::prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes) {
+    bool reads_file = false;
     for (int32_t m : batch_sizes) {
         const bitnet_shape shape = make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k);
-        packed_for(w, router_.route(shape), shape);
+        const KernelRef& k = router_.route(shape);
+        packed_for(w, k, shape);
+        if (k.desc->pack_weights == nullptr) reads_file = true;
+        if (m == 1) w.decode_bytes = k.desc->pack_weights != nullptr ? w.packed.at(pack_key(k)).bytes : 0;
     }
+    return !reads_file;
 }
 
 void Ops::run(const bitnet_shape& shape, void* args, LinearWeight* w) {

@@ -57,9 +57,10 @@ public:
                        const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
                        int64_t slot_stride, int32_t n_slots, int32_t max_keys);
 
-    // Packs `w` for every kernel that may serve it at these batch sizes (done at load, so the
-    // first token pays nothing).
-    void prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes);
+    // Packs `w` for the kernels routed at these batch sizes (done at load, so the first token
+    // pays nothing). True when every one of them runs on a packed copy, so the file's bytes of `w`
+    // are not read again unless a kernel fails over (the caller may then drop their pages).
+    bool prepare(LinearWeight& w, std::initializer_list<int32_t> batch_sizes);
 
     // `w` in the form kernel `k` runs on: its pack_weights result (made once, kept in w.packed), or
     // nullptr when the kernel reads the file's bytes. Throws DispatchError when packing fails.

@@ -276,8 +276,11 @@ Session::Session(Model& model, Router& router, SessionOptions options)
         qa_.resize(opt_.n_batch, qk);
     }
     // Pack every weight for the kernels that decode (M=1) and prefill (M=n_batch) will use, so
-    // the first token pays no packing cost (on a device: the one upload of the weights).
-    for (LinearWeight* w : model_.weights().linears()) ops_.prepare(*w, {1, opt_.n_batch});
+    // the first token pays no packing cost (on a device: the one upload of the weights). A weight
+    // whose kernels all run on packed copies gives its file pages back as soon as it is packed,
+    // so the peak resident set holds the packed copies and not the file's bytes as well.
+    for (LinearWeight* w : model_.weights().linears())
+        if (ops_.prepare(*w, {1, opt_.n_batch})) model_.file().release_pages(w->data, w->size);
 }
 
 Session::~Session() = default;

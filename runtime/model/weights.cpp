@@ -23,11 +23,16 @@ const gguf::TensorInfo& need(const gguf::File& f, const std::string& name, std::
     return t;
 }
 
-const float* norm(const gguf::File& f, const std::string& name, int64_t n) {
+// A copy in `owned`: every token reads the norms, and a read of a file page next to a weight
+// that was repacked and whose pages were dropped (File::release_pages) maps the neighbouring
+// pages back (fault-around, large folios): ~45 MiB of the 2B-4T TQ1_0 file came back that way.
+const float* norm(const gguf::File& f, const std::string& name, int64_t n, std::vector<std::vector<float>>& owned) {
     const auto& t = need(f, name, {n});
     if (t.type != formats::GgmlType::F32)
         throw GgufError(fmt::format("{}: norm tensor {} must be F32", f.path().string(), name));
-    return reinterpret_cast<const float*>(t.data);
+    const auto* p = reinterpret_cast<const float*>(t.data);
+    owned.emplace_back(p, p + n);
+    return owned.back().data();
 }
 
 bitnet_act_type act_for(bitnet_weight_format wf) {
@@ -78,7 +83,7 @@ Weights::Weights(const gguf::File& f, const HParams& hp) {
     token_embd = &need(f, "token_embd.weight", {d, hp.n_vocab});
     if (formats::type_info(static_cast<uint32_t>(token_embd->type)) == nullptr)
         throw GgufError(fmt::format("{}: token_embd.weight has an unknown type", f.path().string()));
-    output_norm = norm(f, "output_norm.weight", d);
+    output_norm = norm(f, "output_norm.weight", d, norms_);
     if (f.find_tensor("output.weight")) {
         head = linear(f, "output.weight", hp.n_vocab, d, false);
         tied_head = false;
@@ -90,10 +95,10 @@ Weights::Weights(const gguf::File& f, const HParams& hp) {
     for (int i = 0; i < hp.n_layer; ++i) {
         const std::string p = fmt::format("blk.{}.", i);
         auto& L = layers[i];
-        L.attn_norm = norm(f, p + "attn_norm.weight", d);
-        L.attn_sub_norm = norm(f, p + "attn_sub_norm.weight", dq);
-        L.ffn_norm = norm(f, p + "ffn_norm.weight", d);
-        L.ffn_sub_norm = norm(f, p + "ffn_sub_norm.weight", hp.n_ff);
+        L.attn_norm = norm(f, p + "attn_norm.weight", d, norms_);
+        L.attn_sub_norm = norm(f, p + "attn_sub_norm.weight", dq, norms_);
+        L.ffn_norm = norm(f, p + "ffn_norm.weight", d, norms_);
+        L.ffn_sub_norm = norm(f, p + "ffn_sub_norm.weight", hp.n_ff, norms_);
         L.wq = linear(f, p + "attn_q.weight", dq, d, true);
         L.wk = linear(f, p + "attn_k.weight", dkv, d, true);
         L.wv = linear(f, p + "attn_v.weight", dkv, d, true);
@@ -121,9 +126,10 @@ std::vector<LinearWeight*> Weights::linears() {
 }
 
 size_t Weights::bytes_per_token() const {
-    size_t total = head.size;
+    auto read = [](const LinearWeight& w) { return w.decode_bytes != 0 ? w.decode_bytes : w.size; };
+    size_t total = read(head);
     for (const auto& L : layers)
-        for (const LinearWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += w->size;
+        for (const LinearWeight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) total += read(*w);
     return total;
 }
 

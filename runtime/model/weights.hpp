@@ -8,7 +8,9 @@
 #include <bitnet/plugin.h>
 
 #include <string>
-#include <unordered_map>
+#include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 namespace bitnet::gguf { class File; struct TensorInfo; }
@@ -30,14 +32,19 @@ struct LinearWeight {
     size_t size = 0;
     float scale = 1.0f;                     // I2_S tensor scale × optional `.scale` tensor
 
-    // Packed copies made by kernels' pack_weights, keyed by kernel. Released by ~Weights.
+    // Packed copies made by kernels' pack_weights, one per plugin and pack function: the kernels
+    // of a plugin that name the same pack_weights share a copy (plugin.h). Released by ~Weights.
     struct Packed {
         const LoadedPlugin* plugin = nullptr;
-        const bitnet_kernel_desc* kernel = nullptr;
+        const bitnet_kernel_desc* kernel = nullptr; // the one that packed it (its release_packed frees it)
         void* ptr = nullptr;
         size_t bytes = 0;
     };
-    std::unordered_map<const bitnet_kernel_desc*, Packed> packed;
+    using PackKey = std::pair<const LoadedPlugin*, uintptr_t>; // the plugin, its pack_weights' address
+    std::map<PackKey, Packed> packed;
+    // Bytes one decode step reads for this weight: the packed copy's size when the kernel routed
+    // for M = 1 runs on one (set by Ops::prepare), else 0 and `size` counts.
+    size_t decode_bytes = 0;
 };
 
 struct LayerWeights {
@@ -65,10 +72,14 @@ public:
 
     // Every linear weight (for pre-packing and reports).
     std::vector<LinearWeight*> linears();
-    // Bytes of weights one decoded token reads (all linears + head), for roofline figures.
+    // Bytes of weights one decoded token reads (all linears + head, packed copies where the
+    // decode kernels run on them), for roofline figures.
     size_t bytes_per_token() const;
     // Extra memory the kernels' packed copies hold.
     size_t packed_bytes() const;
+
+private:
+    std::vector<std::vector<float>> norms_; // copies of the norm vectors (see weights.cpp)
 };
 
 } // namespace bitnet::model

@@ -178,7 +178,8 @@ SignatureResult KernelManager::measure(const TuneTarget& t, const std::vector<Ke
             no_ref = std::string("unverified: ") + e.what();
         }
     }
-    double best_us = 0;
+    // Every candidate is checked first, then the ones that passed are timed together in rounds.
+    std::vector<size_t> timed; // indices into cands and r.candidates
     for (const KernelRef& k : cands) {
         CandidateResult c = identity_of(k);
         if (ref_it != cands.end() && k.desc == ref_it->desc && no_ref.empty()) {
@@ -206,30 +207,41 @@ SignatureResult KernelManager::measure(const TuneTarget& t, const std::vector<Ke
                 c.rejected = true;
                 c.reason = e.what();
             }
-            if (!c.rejected) {
-                const auto out = benchmark([&] { return wl->run(k); }, bench_, best_us, deadline_,
-                                           report_.stats.bench_runs);
-                if (out.error != BITNET_OK) {
-                    c.rejected = true;
-                    c.reason = fmt::format("reported an error on a timed run: {}", status_string(out.error));
-                } else if (out.us.empty()) {
-                    c.reason = "not measured: time budget exhausted";
-                } else {
-                    c.measured = true;
-                    c.runs = int(out.us.size());
-                    c.median_us = median(out.us) * wl->to_full;
-                    c.mad_us = mad(out.us) * wl->to_full;
-                    std::vector<std::string> notes;
-                    if (!no_ref.empty()) notes.push_back(no_ref);
-                    if (out.dropped) notes.push_back(fmt::format("dropped early: a clear loser after {} runs", c.runs));
-                    if (!wl->slice_note.empty()) notes.push_back(wl->slice_note);
-                    for (size_t i = 0; i < notes.size(); ++i) c.reason += (i ? "; " : "") + notes[i];
-                    const double raw = median(out.us);
-                    if (best_us <= 0 || raw < best_us) best_us = raw;
-                }
-            }
+            if (!c.rejected) timed.push_back(r.candidates.size());
         }
         r.candidates.push_back(std::move(c));
+    }
+    std::vector<std::function<bitnet_status()>> runs;
+    for (size_t i : timed) runs.push_back([&wl, k = cands[i]] { return wl->run(k); });
+    std::vector<BenchOutcome> outs;
+    try {
+        outs = benchmark(runs, bench_, deadline_, report_.stats.bench_runs);
+    } catch (const std::exception& e) { // a kernel that throws on a timed run is out, as on its checked one
+        for (size_t i : timed) {
+            r.candidates[i].rejected = true;
+            r.candidates[i].reason = e.what();
+        }
+        return r;
+    }
+    for (size_t t = 0; t < timed.size(); ++t) {
+        CandidateResult& c = r.candidates[timed[t]];
+        const BenchOutcome& out = outs[t];
+        if (out.error != BITNET_OK) {
+            c.rejected = true;
+            c.reason = fmt::format("reported an error on a timed run: {}", status_string(out.error));
+        } else if (out.us.empty()) {
+            c.reason = "not measured: time budget exhausted";
+        } else {
+            c.measured = true;
+            c.runs = int(out.us.size());
+            c.median_us = median(out.us) * wl->to_full;
+            c.mad_us = mad(out.us) * wl->to_full;
+            std::vector<std::string> notes;
+            if (!no_ref.empty()) notes.push_back(no_ref);
+            if (out.dropped) notes.push_back(fmt::format("dropped early: a clear loser after {} runs", c.runs));
+            if (!wl->slice_note.empty()) notes.push_back(wl->slice_note);
+            for (size_t i = 0; i < notes.size(); ++i) c.reason += (i ? "; " : "") + notes[i];
+        }
     }
     return r;
 }

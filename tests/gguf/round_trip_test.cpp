@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace gg = bitnet::gguf;
@@ -212,4 +213,32 @@ TEST_F(GgufRoundTrip, WriterRejectsBadInput) {
     bad_align.set_u32("general.alignment", 48);
     EXPECT_THROW(bad_align.write(dir_ / "bad.gguf"), gg::GgufError);
     EXPECT_THROW(w.write(dir_ / "no-such-dir" / "x.gguf"), gg::GgufError);
+}
+
+// A repacked weight's file pages are given back (File::release_pages): a mapped file drops the whole
+// pages inside the range and reads the same bytes afterwards; an anonymous copy (--no-mmap) and a
+// range outside the file drop nothing.
+TEST_F(GgufRoundTrip, ReleasedPagesReadBackUnchanged) {
+    const size_t n = 1 << 16; // 256 KiB of F32
+    std::vector<uint8_t> bytes(n * 4);
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 131 + 7);
+    gg::Writer w;
+    w.add_tensor("big", {static_cast<int64_t>(n)}, GgmlType::F32, bytes);
+    const auto path = dir_ / "release.gguf";
+    w.write(path);
+    for (const auto load : {gg::File::Load::map, gg::File::Load::read}) {
+        const auto f = gg::File::open(path, load);
+        const auto& t = f->tensor("big");
+        ASSERT_EQ(std::memcmp(t.data, bytes.data(), bytes.size()), 0);
+        const size_t dropped = f->release_pages(t.data, t.size);
+        if (load == gg::File::Load::map) {
+            EXPECT_GE(dropped, t.size - 2 * 4096);
+            EXPECT_LE(dropped, t.size);
+        } else {
+            EXPECT_EQ(dropped, 0u);
+        }
+        EXPECT_EQ(std::memcmp(t.data, bytes.data(), bytes.size()), 0);
+        EXPECT_EQ(f->release_pages(t.data + t.size, 4096 * 4), 0u);
+        EXPECT_EQ(f->release_pages(bytes.data(), bytes.size()), 0u);
+    }
 }

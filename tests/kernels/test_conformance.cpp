@@ -340,10 +340,21 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
 
     auto run = [&](void* handle, const bitnet_kernel_desc& kd, const std::vector<float>& xin) {
         std::vector<float> y(static_cast<size_t>(m) * ldy, NAN);
-        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wt, y.data(), ldy};
-        const testing::KernelWorkspace ws(kd, handle, testing::matmul_shape(kd, m, n, K));
+        const bitnet_shape shape = testing::matmul_shape(kd, m, n, K);
+        const testing::KernelPacked packed(kd, handle, shape, w.bytes.data(), w.bytes.size());
+        EXPECT_EQ(packed.status(), BITNET_OK) << kd.name << " pack_weights";
+        bitnet_weights wk = wt;
+        wk.packed = packed.get();
+        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wk, y.data(), ldy};
+        const testing::KernelWorkspace ws(kd, handle, shape);
         if (ws.get() != nullptr) { // a kernel that asked for scratch refuses to run without it
             EXPECT_NE(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name << " ran with a NULL workspace";
+        }
+        if (kd.pack_weights != nullptr) { // and one that packs refuses the file's bytes alone
+            EXPECT_GT(packed.bytes(), 0u) << kd.name;
+            bitnet_matmul_args unpacked = a;
+            unpacked.w = &wt;
+            EXPECT_NE(kd.run(handle, &unpacked, ws.get()), BITNET_OK) << kd.name << " ran without its packed weights";
         }
         EXPECT_EQ(kd.run(handle, &a, ws.get()), BITNET_OK) << kd.name;
         return y;

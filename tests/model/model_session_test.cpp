@@ -161,3 +161,52 @@ TEST(ModelLoad, TruncatedFileIsAClearError) {
 }
 
 } // namespace
+
+// A plugin that repacks at load (avx512 runs TQ1_0 as TQ2_0): the decode and prefill kernels name
+// one pack function and share one packed copy per weight; bytes_per_token counts what the decode
+// reads (the packed rows); the file's pages of a packed weight are given back; and the logits
+// equal those of the scalar kernels on the file's bytes (the repack is lossless and the kernels
+// exact).
+TEST(PackedWeights, SharedAcrossKernelsCountedAndEqualToTheFilesBytes) {
+    const auto dir = bitnet::testing::oracle_dir();
+    if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR); CI always has it";
+    bitnet::ThreadPool pool(2);
+    bitnet::PluginRegistry reg(&pool);
+    reg.discover({{bitnet::testing::build_plugin_dir(), "build"}});
+    ASSERT_NE(reg.find("scalar"), nullptr);
+    if (reg.find("avx512") == nullptr) {
+        std::string why = "plugin 'avx512' is not loaded here";
+        for (const auto& r : reg.records())
+            if (r.name == "avx512") why += ": " + r.reason;
+        GTEST_SKIP() << why;
+    }
+    const auto model = bitnet::model::Model::load(*dir / "p2-bitnet-tiny-tq1_0.gguf");
+    const std::vector<int32_t> ids = {2990, 32, 934, 72, 295, 296, 269, 1251, 304, 279};
+    std::vector<float> want, got, step;
+    {
+        bitnet::Router scalar(reg, {{{"all", "scalar"}}, {}});
+        bitnet::model::Session s(*model, scalar, {64, 0, 16});
+        s.decode(ids, true, want);
+    }
+    bitnet::Router fast(reg, {{{"all", "avx512"}}, {}});
+    bitnet::model::Session s(*model, fast, {64, 0, 16});
+    auto& weights = model->weights();
+    size_t ternary_read = 0;
+    for (bitnet::model::LinearWeight* w : weights.linears()) {
+        if (w->wf != BITNET_WF_TQ1_0) continue;
+        ASSERT_EQ(w->packed.size(), 1u) << w->name << ": the 4x4 (M = 1) and panel (M = 16) kernels share a copy";
+        const size_t tq2_bytes = size_t(w->n) * (w->k / 256) * 66;
+        EXPECT_EQ(w->packed.begin()->second.bytes, tq2_bytes) << w->name;
+        EXPECT_EQ(w->decode_bytes, tq2_bytes) << w->name;
+        ternary_read += tq2_bytes;
+    }
+    EXPECT_GT(ternary_read, 0u);
+    EXPECT_EQ(weights.bytes_per_token(), ternary_read + weights.head.size);
+    EXPECT_EQ(weights.packed_bytes(), ternary_read);
+    s.decode(ids, true, got);
+    ASSERT_EQ(got.size(), want.size());
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+    // Integer dots are exact; what remains is float order in the head, norms and attention.
+    EXPECT_LT(worst, 1e-3);
+}

@@ -347,7 +347,12 @@ typedef struct bitnet_kernel_desc {
 
     /* Optional one-time weight repacking at load. NULL: run() receives the file's bytes (w->data).
      * On success *packed is owned by the plugin until release_packed(plugin, *packed) and
-     * *packed_bytes says how much memory it holds (reported to the user). */
+     * *packed_bytes says how much memory it holds (reported to the user, and counted as the bytes
+     * a decode step reads). The host packs a weight once per plugin and pack_weights function:
+     * kernels of one plugin that name the same function (e.g. a decode and a prefill kernel on
+     * one layout) receive the same packed copy in w->packed, so it must serve every shape those
+     * kernels accept. Once every kernel routed for a weight runs on a packed copy, the host may
+     * drop the file's pages of that weight from memory (w->data stays valid and readable). */
     bitnet_status (*pack_weights)(void* plugin, const bitnet_shape* shape, const void* data,
                                   size_t size, void** packed, size_t* packed_bytes);
     void (*release_packed)(void* plugin, void* packed); /* NULL iff pack_weights is NULL */
