@@ -1,6 +1,7 @@
 // Declarations of the avx512 plugin's run functions, from its kernel list.
 #pragma once
 
+#include "pack_arena.hpp"
 #include "x86_plugin.hpp"
 
 namespace bitnet::avx512 {
@@ -22,6 +23,8 @@ size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* sha
 size_t workspace_matmul_tq1_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
 bitnet_status pack_tq1_0_as_tq2_0(void* plugin, const bitnet_shape* shape, const void* data, size_t size,
                                   void** packed, size_t* packed_bytes) noexcept;
-void release_packed_tq2_0(void* plugin, void* packed) noexcept;
+// Every packed weight of the process lives here (x86-common/pack_arena.hpp).
+x86::PackArena& packed_memory() noexcept;
+void release_packed(void* plugin, void* packed) noexcept;
 
 } // namespace bitnet::avx512

@@ -9,3 +9,14 @@ using namespace bitnet::avx512;
 #define X86_PLUGIN_DESC "x86-64 AVX-512 VNNI"
 #define X86_KERNELS_INC "avx512_kernels.inc"
 #include "plugin_main.inc"
+
+namespace bitnet::avx512 {
+
+x86::PackArena& packed_memory() noexcept {
+    static x86::PackArena arena;
+    return arena;
+}
+
+void release_packed(void*, void* packed) noexcept { packed_memory().release(packed); }
+
+} // namespace bitnet::avx512

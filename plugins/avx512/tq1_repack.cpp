@@ -10,8 +10,6 @@
 #include "avx512.hpp"
 #include "simd.hpp"
 
-#include "pack_arena.hpp"
-
 #include <immintrin.h>
 
 #include <cstdint>
@@ -22,8 +20,6 @@ namespace bitnet::avx512 {
 namespace {
 
 using x86::Plugin;
-
-x86::PackArena g_packed; // every packed TQ1_0 weight of the process
 
 // Trit n of 32 bytes (16-bit lanes, exact: 255 * 81 < 2^16), as 32 bytes: floor(3 * ((v * 3^n) mod 256) / 256).
 __m256i trits(__m512i v16, int n) {
@@ -93,7 +89,7 @@ bitnet_status pack_tq1_0_as_tq2_0(void* plugin, const bitnet_shape* shape, const
     const size_t rb1 = x86::tq1_row_bytes(k), rb2 = x86::tq2_row_bytes(k);
     if (size / rb1 < static_cast<uint64_t>(n)) return x86::invalid(*p, "pack_tq1_0_as_tq2_0", "size too small for n x k");
     const size_t bytes = static_cast<size_t>(n) * rb2;
-    auto* out = static_cast<uint8_t*>(g_packed.allocate(bytes));
+    auto* out = static_cast<uint8_t*>(packed_memory().allocate(bytes));
     if (out == nullptr) return BITNET_ERR_OUT_OF_MEMORY;
     const auto* src = static_cast<const uint8_t*>(data);
     x86::parallel_ranges(*p, n, 1, [&](int64_t r0, int64_t r1) {
@@ -105,7 +101,7 @@ bitnet_status pack_tq1_0_as_tq2_0(void* plugin, const bitnet_shape* shape, const
     return BITNET_OK;
 }
 
-void release_packed_tq2_0(void*, void* packed) noexcept { g_packed.release(packed); }
+
 
 bitnet_status run_matmul_tq1_0_i8b256(void* plugin, const void* args, void* workspace) noexcept {
     return run_on_packed(plugin, args, workspace, "matmul_tq1_0_i8b256__avx512vnni", &run_matmul_tq2_0_i8b256);
