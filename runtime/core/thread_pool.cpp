@@ -42,18 +42,21 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_parts(uint32_t gen) {
+void ThreadPool::run_parts() {
     tl_inside_task = true;
-    uint64_t c = claim_.load(std::memory_order_acquire);
+    // A claim is one fetch_add: the returned generation names the region the part belongs to, and
+    // task_/user_ were published before that region's claim_ store, which this read follows. The
+    // region cannot advance while this thread holds a part it has not counted in done_, so every
+    // part claimed in this loop belongs to the same region; the finished ones are counted once.
+    int finished = 0;
     for (;;) {
+        const uint64_t c = claim_.fetch_add(1, std::memory_order_acq_rel);
         const auto part = static_cast<uint32_t>(c);
-        if (static_cast<uint32_t>(c >> 32) != gen || part >= static_cast<uint32_t>(n_parts_)) break;
-        if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-        // task_/user_ stay put while this claimed part is not done: the region cannot end before it.
+        if (part >= static_cast<uint32_t>(n_parts_)) break;
         task_(user_, static_cast<int32_t>(part), n_parts_);
-        done_.fetch_add(1, std::memory_order_acq_rel);
-        c = claim_.load(std::memory_order_acquire);
+        ++finished;
     }
+    if (finished > 0) done_.fetch_add(finished, std::memory_order_acq_rel);
     tl_inside_task = false;
 }
 
@@ -72,7 +75,7 @@ void ThreadPool::run(Task task, void* user) {
     generation_.fetch_add(1, std::memory_order_acq_rel);
     generation_.notify_all();
 
-    run_parts(gen);
+    run_parts();
     for (int spins = 0; done_.load(std::memory_order_acquire) != n_parts_; ++spins) {
         if (spins < kSpinIterations) BITNET_CPU_RELAX();
         else std::this_thread::yield();
@@ -96,7 +99,7 @@ void ThreadPool::worker_main() {
         seen = now;
         if (stop_.load(std::memory_order_acquire)) return;
         // Whatever region is current now (this wake-up may be for an older one).
-        run_parts(static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32));
+        run_parts();
     }
 }
 

@@ -43,13 +43,14 @@ public:
 
 private:
     void worker_main();
-    // Claims and runs parts of region `gen` until none is left (or the region is no longer current).
-    void run_parts(uint32_t gen);
+    // Claims and runs parts of the current region until none is left.
+    void run_parts();
 
     int n_threads_, n_parts_;
     std::vector<std::thread> workers_;
-    // (region generation << 32) | next unclaimed part: a claim is a compare-exchange that fails
-    // once the region has changed, so a late worker never takes a part of the wrong region.
+    // (region generation << 32) | next unclaimed part. Claims past the last part only push the
+    // low half further (a region resets it); a late worker's claim lands in whichever region is
+    // current and is a valid claim there.
     std::atomic<uint64_t> claim_{0};
     std::atomic<int> done_{0};            // parts of the current region finished
     std::atomic<uint32_t> generation_{0}; // what workers wait on
