@@ -153,6 +153,23 @@ TEST(Cli, BenchJsonContract) {
     EXPECT_GT(j["bandwidth_gbs"].get<double>(), 0.1);
     // bytes_per_token counts every linear weight and the head: close to the file's size here.
     EXPECT_GT(j["bytes_per_token"].get<double>(), 0.8 * j["model_file_bytes"].get<double>());
+    // Every timed token's latency, for spotting slow-token bursts.
+    EXPECT_EQ(j["tg"]["samples_ms"].size(), 8u);
+    EXPECT_EQ(j["tg"]["n_depth"], 0);
+}
+
+// -d N: the generated tokens attend to N tokens already in the cache (llama-bench's -d); a depth
+// past the context is an error, not a crash.
+TEST(Cli, BenchDepth) {
+    NEED_ORACLE();
+    auto r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 2 -p 0 -n 4 -r 1 -d 40 --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["tg"]["n_depth"], 40);
+    EXPECT_EQ(j["tg"]["samples_ms"].size(), 4u);
+    r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 2 -p 0 -n 4 -r 1 -d 100 -c 64 --json", true);
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.out.find("context"), std::string::npos) << r.out;
 }
 
 TEST(Cli, BenchParallelSequences) {
