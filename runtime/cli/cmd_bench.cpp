@@ -66,7 +66,8 @@ int cmd_bench(int argc, char** argv) {
     if (parallel < 0 || parallel == 1 || parallel > 256) throw po::error("--parallel must be 0 (off) or 2..256");
     if (parallel > 1) mopts.n_seq = parallel;
     if (mopts.ctx < 0) mopts.ctx = std::max(n_prompt, depth + n_gen + 1) + 16;
-    if (mopts.batch < 0) mopts.batch = std::max({n_prompt, parallel, 1});
+    // The depth is filled as a prompt, in batches (a token at a time would take minutes at 4096).
+    if (mopts.batch < 0) mopts.batch = std::max({n_prompt, parallel, std::min(depth + 1, 512), 1});
     auto env = make_model_env(common, mopts);
     auto& session = *env->session;
     const int32_t V = env->model->hparams().n_vocab;
