@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <chrono>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -287,6 +288,41 @@ struct MemRead {
     double gb() const { return static_cast<double>(n) * 8 / 1e9; }
 };
 
+// Decode attention: one token over n_past + 1 keys of a random f16 cache; what it streams is the
+// keys and values of that context.
+void bench_attention(benchmark::State& st, const bitnet_plugin_descriptor* d, std::string kernel, sig::Heads h,
+                     int32_t n_past, int32_t threads) {
+    Pool pool(threads);
+    void* inst = nullptr;
+    if (d->create(pool.api(), &inst) != BITNET_OK) return st.SkipWithError("create failed");
+    size_t count = 0;
+    const bitnet_kernel_desc* ks = d->get_kernels(inst, &count);
+    const bitnet_kernel_desc* kd = nullptr;
+    for (size_t i = 0; i < count; ++i)
+        if (kernel == ks[i].name) kd = &ks[i];
+    const int32_t D = h.head_dim, width = h.n_heads * D, kv_width = h.n_kv_heads * D, n_keys = n_past + 1;
+    std::mt19937 gen(7);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> q(static_cast<size_t>(width)), out(static_cast<size_t>(width));
+    for (auto& v : q) v = 2.0f * g(gen);
+    std::vector<uint16_t> kc(static_cast<size_t>(n_keys) * kv_width), vc(kc.size());
+    for (auto& v : kc) v = bitnet::formats::f32_to_fp16(g(gen));
+    for (auto& v : vc) v = bitnet::formats::f32_to_fp16(g(gen));
+    const bitnet_attention_args a{sizeof a, 1, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
+                                  q.data(), width, kc.data(), vc.data(), kv_width, out.data(), width, nullptr, nullptr, 0, 0, 0};
+    for (auto _ : st) {
+        if (kd->run(inst, &a, nullptr) != BITNET_OK) {
+            st.SkipWithError("run failed");
+            break;
+        }
+        benchmark::DoNotOptimize(out.data());
+    }
+    const double gb = 2.0 * static_cast<double>(n_keys) * kv_width * sizeof(uint16_t) / 1e9;
+    st.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsIterationInvariantRate);
+    st.counters["keys/s"] = benchmark::Counter(double(n_keys) * h.n_heads, benchmark::Counter::kIsIterationInvariantRate);
+    d->destroy(inst);
+}
+
 void bench_membw(benchmark::State& st, int32_t threads) {
     Pool pool(threads);
     MemRead r;
@@ -327,6 +363,16 @@ int register_all() {
         const bitnet_kernel_desc* ks = d->get_kernels(inst, &count);
         for (size_t i = 0; i < count; ++i) {
             const bitnet_kernel_desc& kd = ks[i];
+            if (kd.op == BITNET_OP_ATTENTION && plugin != "scalar") {
+                const sig::Heads& h = sig::heads().front(); // the model's (2B-4T) layout
+                for (int32_t n_past : sig::attention_bench_n_past())
+                    for (int32_t t : {1, 2}) {
+                        const std::string name = "attention/" + plugin + "/" + kd.name + "/" + std::string(h.name) +
+                                                 "/m1/past" + std::to_string(n_past) + "/t" + std::to_string(t);
+                        benchmark::RegisterBenchmark(name.c_str(), bench_attention, d, std::string(kd.name), h, n_past, t)
+                            ->UseRealTime()->Unit(benchmark::kMicrosecond)->MinTime(0.2);
+                    }
+            }
             if (kd.op != BITNET_OP_MATMUL) continue;
             for (const sig::Matmul& s : sig::matmuls()) {
                 if (!sig::applies(s, kd.weight_format) || s.k % kd.k_multiple != 0) continue;

@@ -127,6 +127,13 @@ inline const std::vector<int32_t>& attention_n_past() {
     return list;
 }
 
+// Contexts the attention benchmark decodes at (one token over n_past + 1 keys), on the model's
+// 2B-4T head layout (heads().front()): a short and a long chat.
+inline const std::vector<int32_t>& attention_bench_n_past() {
+    static const std::vector<int32_t> list = {511, 4095};
+    return list;
+}
+
 // The conformance test's cap on N for the model shapes (full sizes are the benchmark's).
 inline constexpr int32_t kTestMaxN = 256;
 
