@@ -29,7 +29,8 @@ struct Attention {
     static constexpr int W = S::W;
     static constexpr int32_t kMaxHeadDim = 256;
     static constexpr int64_t kChunk = 4096; // keys whose scores fit the stack buffer (16 KiB)
-    static constexpr int kAcc = 8;          // output vectors held in registers during probs·V
+    static constexpr int kAcc = 8;          // output vectors held in registers during probs·V (one head)
+    static constexpr int kAccRegs = W == 16 ? 16 : 8; // accumulators of probs·V over a head group
     static constexpr int kGroup = 4;        // query heads per prefill item (2B-4T: 4 per KV head)
 
     // 8 rows of 8 halves -> 8 columns of 8 halves (column d holds element d of every row).
@@ -62,6 +63,42 @@ struct Attention {
     // out[g][j] = (Σ_d q[g][d]·k_j[d]) · scale for j < cnt and G query heads that share the keys:
     // each block of keys is loaded and transposed once for all of them. Lanes past the last key
     // read that key again and are not stored.
+    // Calls f(e, k) for e = 0 .. 15 in order, k holding dimension d + e of the 16 keys `rows` as
+    // floats (AVX-512: W = 16). Rows i and i + 8 share a zmm (256 bits each), so one 8x8 transpose
+    // of 16-bit elements per 128-bit lane (three unpack stages) leaves register e with dimensions
+    // e (lanes 0, 2) and 8 + e (lanes 1, 3) of all 16 keys; a qword permute puts each dimension's
+    // 16 halves in one 256-bit half. 72 instructions per 16 keys x 16 dimensions, where two SSE
+    // 8x8 transposes per 8 dimensions took 160.
+    template <class F>
+    static void key_columns16(const uint16_t* const rows[16], int64_t d, F&& f) {
+        __m512i r[8], t[8];
+        for (int i = 0; i < 8; ++i)
+            r[i] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i] + d))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[i + 8] + d)), 1);
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm512_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+        }
+        for (int i = 0; i < 2; ++i) {
+            r[4 * i + 0] = _mm512_unpacklo_epi32(t[4 * i + 0], t[4 * i + 2]);
+            r[4 * i + 1] = _mm512_unpackhi_epi32(t[4 * i + 0], t[4 * i + 2]);
+            r[4 * i + 2] = _mm512_unpacklo_epi32(t[4 * i + 1], t[4 * i + 3]);
+            r[4 * i + 3] = _mm512_unpackhi_epi32(t[4 * i + 1], t[4 * i + 3]);
+        }
+        const __m512i lanes = _mm512_setr_epi64(0, 1, 4, 5, 2, 3, 6, 7);
+        for (int i = 0; i < 4; ++i) {
+            // Dimension order after the stages: unpack64 of pairs (i, i + 4) gives 2i and 2i + 1.
+            t[2 * i] = _mm512_permutexvar_epi64(lanes, _mm512_unpacklo_epi64(r[i], r[i + 4]));
+            t[2 * i + 1] = _mm512_permutexvar_epi64(lanes, _mm512_unpackhi_epi64(r[i], r[i + 4]));
+        }
+        for (int e = 0; e < 8; ++e) f(e, _mm512_cvtph_ps(_mm512_castsi512_si256(t[e])));
+        for (int e = 0; e < 8; ++e) f(8 + e, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(t[e], 1)));
+    }
+
+    // out[g][j] = (Σ_d q[g][d]·k_j[d]) · scale for j < cnt and G query heads that share the keys:
+    // each block of keys is loaded and transposed once for all of them. Lanes past the last key
+    // read that key again and are not stored.
     template <int G>
     static void scores_heads(const float* const q[G], const uint16_t* kbase, int64_t stride, int64_t D,
                              int64_t cnt, float scale, float* const out[G]) {
@@ -70,18 +107,25 @@ struct Attention {
             for (int l = 0; l < W; ++l) rows[l] = kbase + std::min<int64_t>(j0 + l, cnt - 1) * stride;
             V acc[G];
             for (int g = 0; g < G; ++g) acc[g] = S::zero();
-            for (int64_t d = 0; d < D; d += 8) {
-                __m128i cols[W / 8][8];
-                for (int b = 0; b < W / 8; ++b) {
-                    __m128i r[8];
-                    for (int l = 0; l < 8; ++l) r[l] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 * b + l] + d));
-                    transpose8x8(r, cols[b]);
-                }
-                for (int e = 0; e < 8; ++e) {
-                    __m128i grp[W / 8];
-                    for (int b = 0; b < W / 8; ++b) grp[b] = cols[b][e];
-                    const V k = S::cvt_ph_groups(grp);
-                    for (int g = 0; g < G; ++g) acc[g] = S::add(acc[g], S::mul(S::set1(q[g][d + e]), k));
+            if constexpr (W == 16) {
+                for (int64_t d = 0; d < D; d += 16)
+                    key_columns16(rows, d, [&](int e, V k) {
+                        for (int g = 0; g < G; ++g) acc[g] = S::add(acc[g], S::mul(S::set1(q[g][d + e]), k));
+                    });
+            } else {
+                for (int64_t d = 0; d < D; d += 8) {
+                    __m128i cols[W / 8][8];
+                    for (int b = 0; b < W / 8; ++b) {
+                        __m128i r[8];
+                        for (int l = 0; l < 8; ++l) r[l] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[8 * b + l] + d));
+                        transpose8x8(r, cols[b]);
+                    }
+                    for (int e = 0; e < 8; ++e) {
+                        __m128i grp[W / 8];
+                        for (int b = 0; b < W / 8; ++b) grp[b] = cols[b][e];
+                        const V k = S::cvt_ph_groups(grp);
+                        for (int g = 0; g < G; ++g) acc[g] = S::add(acc[g], S::mul(S::set1(q[g][d + e]), k));
+                    }
                 }
             }
             const int64_t left = std::min<int64_t>(W, cnt - j0);
@@ -124,22 +168,67 @@ struct Attention {
         accumulate_v<kAcc>(buf, vb, a.kv_stride, a.head_dim, p0, cnt, acc);
     }
 
-    // Softmax and probs·V of (token t, head h) whose n_keys scores are all in `buf` (one chunk),
-    // written to the output row.
-    static void finish_one_chunk(const bitnet_attention_args& a, int64_t t, int64_t h, float* buf, int64_t n_keys) {
-        const int64_t D = a.head_dim;
+    // out_g[0..D) = Σ_{j<cnt} p_g[j] · v_j for G heads sharing the values, positions in order per
+    // output (the reference's order): a value vector is converted from f16 once for all G heads.
+    // Keys go in blocks of kVBlock, and every pass over the dimensions takes a block before the
+    // next block is read: a value row is 2 to 4 cache lines, and passes over all keys each read
+    // a part of every row after the previous pass had pushed the row out of L1 and L2 (a fifth
+    // of the decode attention at 4096 keys was those loads). The accumulators wait in `out`.
+    static constexpr int64_t kVBlock = 64;
+    template <int G>
+    static void accumulate_v_heads(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t D,
+                                   int64_t cnt, float* const out[G]) {
+        constexpr int NV = std::max(1, kAccRegs / G);
+        for (int64_t j0 = 0; j0 < cnt; j0 += kVBlock) {
+            const int64_t j1 = std::min(cnt, j0 + kVBlock);
+            int64_t d0 = 0;
+            for (; d0 + NV * W <= D; d0 += NV * W) accumulate_v_pass<G, NV>(p, vbase, stride, d0, j0, j1, out);
+            for (; d0 < D; d0 += W) accumulate_v_pass<G, 1>(p, vbase, stride, d0, j0, j1, out);
+        }
+    }
+    // Keys j0 .. j1 of accumulate_v_heads over dimensions d0 .. d0 + NV·W (NV a constant, so the
+    // accumulators stay in registers); the first block starts them at zero.
+    template <int G, int NV>
+    static void accumulate_v_pass(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t d0,
+                                  int64_t j0, int64_t j1, float* const out[G]) {
+        V r[G][NV];
+        for (int g = 0; g < G; ++g)
+            for (int i = 0; i < NV; ++i) r[g][i] = j0 == 0 ? S::zero() : S::loadu(out[g] + d0 + i * W);
+        for (int64_t j = j0; j < j1; ++j) {
+            const uint16_t* v = vbase + j * stride + d0;
+            V vv[NV];
+            for (int i = 0; i < NV; ++i) vv[i] = S::load_f16(v + i * W);
+            for (int g = 0; g < G; ++g) {
+                const V pj = S::set1(p[g][j]);
+                for (int i = 0; i < NV; ++i) r[g][i] = S::add(r[g][i], S::mul(pj, vv[i]));
+            }
+        }
+        for (int g = 0; g < G; ++g)
+            for (int i = 0; i < NV; ++i) S::storeu(out[g] + d0 + i * W, r[g][i]);
+    }
+
+    // buf[0..n_keys): scores in, the reference's probabilities out: max, expf, a double sum in
+    // key order, times (float)(1 / sum), rounded to f16 on decode.
+    static void softmax(const bitnet_attention_args& a, float* buf, int64_t n_keys) {
         float max_score = -INFINITY;
         for (int64_t j = 0; j < n_keys; ++j) max_score = std::max(max_score, buf[j]);
+        // expf a block at a time, then the block's double adds: with the add in the loop that
+        // calls expf, the running sum went through the stack on every key (every xmm register is
+        // clobbered by a call), a store-to-load chain that took a fifth of the decode attention.
         double sum = 0.0;
-        for (int64_t j = 0; j < n_keys; ++j) {
-            buf[j] = std::exp(buf[j] - max_score);
-            sum += buf[j];
+        for (int64_t j0 = 0; j0 < n_keys; j0 += 64) {
+            const int64_t j1 = std::min<int64_t>(n_keys, j0 + 64);
+            for (int64_t j = j0; j < j1; ++j) buf[j] = std::exp(buf[j] - max_score);
+            for (int64_t j = j0; j < j1; ++j) sum += buf[j];
         }
-        alignas(64) float acc[kMaxHeadDim];
-        for (int64_t d = 0; d < D; d += W) S::storeu(acc + d, S::zero());
-        normalize_and_accumulate(a, buf, 0, n_keys, static_cast<float>(1.0 / sum), v_head(a, h), acc);
-        float* out = a.out + t * a.ldo + h * D;
-        for (int64_t d = 0; d < D; d += W) S::storeu(out + d, S::loadu(acc + d));
+        const V inv_sum = S::set1(static_cast<float>(1.0 / sum));
+        for (int64_t j = 0; j < n_keys; j += W) {
+            const int64_t left = std::min<int64_t>(W, n_keys - j);
+            V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), inv_sum);
+            if (a.m == 1) pv = S::round_f16(pv);
+            if (left == W) S::storeu(buf + j, pv);
+            else S::store_tail(buf + j, pv, left);
+        }
     }
 
     static const uint16_t* k_head(const bitnet_attention_args& a, int64_t h) {
@@ -169,7 +258,12 @@ struct Attention {
             outs[g] = buf[g];
         }
         scores_heads<G>(qs, k_head(a, h0), a.kv_stride, a.head_dim, n_keys, a.scale, outs);
-        for (int g = 0; g < G; ++g) finish_one_chunk(a, t, h0 + g, buf[g], n_keys);
+        float* rows[G];
+        for (int g = 0; g < G; ++g) {
+            softmax(a, buf[g], n_keys);
+            rows[g] = a.out + t * a.ldo + (h0 + g) * a.head_dim;
+        }
+        accumulate_v_heads<G>(outs, v_head(a, h0), a.kv_stride, a.head_dim, n_keys, rows);
     }
 
     // One (token, head). A context longer than kChunk keys recomputes the scores per pass (max,
@@ -183,7 +277,10 @@ struct Attention {
         load_q(a, t, h, q);
         if (n_keys <= kChunk) {
             scores(q, kb, a.kv_stride, D, 0, n_keys, a.scale, buf);
-            finish_one_chunk(a, t, h, buf, n_keys);
+            softmax(a, buf, n_keys);
+            const float* const probs[1] = {buf};
+            float* const out[1] = {a.out + t * a.ldo + h * D};
+            accumulate_v_heads<1>(probs, v_head(a, h), a.kv_stride, D, n_keys, out);
             return;
         }
         float max_score = -INFINITY;
