@@ -105,6 +105,11 @@ struct Attention {
         for (int64_t j0 = 0; j0 < cnt; j0 += W) {
             const uint16_t* rows[W];
             for (int l = 0; l < W; ++l) rows[l] = kbase + std::min<int64_t>(j0 + l, cnt - 1) * stride;
+            // The block after next: a decode step finds the layer's cache in DRAM (the weights
+            // streamed since pushed it out), in rows kv_stride apart that the hardware prefetcher
+            // follows too late. Past the last key these are harmless hints.
+            for (int l = 0; l < W; ++l)
+                for (int64_t e = 0; e < D; e += 32) _mm_prefetch(reinterpret_cast<const char*>(rows[l] + kPrefetchKeys * stride + e), _MM_HINT_T0);
             V acc[G];
             for (int g = 0; g < G; ++g) acc[g] = S::zero();
             if constexpr (W == 16) {
@@ -175,6 +180,7 @@ struct Attention {
     // a part of every row after the previous pass had pushed the row out of L1 and L2 (a fifth
     // of the decode attention at 4096 keys was those loads). The accumulators wait in `out`.
     static constexpr int64_t kVBlock = 64;
+    static constexpr int64_t kPrefetchKeys = 96; // how far ahead (in keys) rows of K and V are requested
     template <int G>
     static void accumulate_v_heads(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t D,
                                    int64_t cnt, float* const out[G]) {
@@ -182,20 +188,22 @@ struct Attention {
         for (int64_t j0 = 0; j0 < cnt; j0 += kVBlock) {
             const int64_t j1 = std::min(cnt, j0 + kVBlock);
             int64_t d0 = 0;
-            for (; d0 + NV * W <= D; d0 += NV * W) accumulate_v_pass<G, NV>(p, vbase, stride, d0, j0, j1, out);
-            for (; d0 < D; d0 += W) accumulate_v_pass<G, 1>(p, vbase, stride, d0, j0, j1, out);
+            for (; d0 + NV * W <= D; d0 += NV * W) accumulate_v_pass<G, NV>(p, vbase, stride, D, d0, j0, j1, out);
+            for (; d0 < D; d0 += W) accumulate_v_pass<G, 1>(p, vbase, stride, D, d0, j0, j1, out);
         }
     }
     // Keys j0 .. j1 of accumulate_v_heads over dimensions d0 .. d0 + NV·W (NV a constant, so the
     // accumulators stay in registers); the first block starts them at zero.
     template <int G, int NV>
-    static void accumulate_v_pass(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t d0,
-                                  int64_t j0, int64_t j1, float* const out[G]) {
+    static void accumulate_v_pass(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t D,
+                                  int64_t d0, int64_t j0, int64_t j1, float* const out[G]) {
         V r[G][NV];
         for (int g = 0; g < G; ++g)
             for (int i = 0; i < NV; ++i) r[g][i] = j0 == 0 ? S::zero() : S::loadu(out[g] + d0 + i * W);
         for (int64_t j = j0; j < j1; ++j) {
             const uint16_t* v = vbase + j * stride + d0;
+            if (d0 == 0) // the first pass over a block brings its rows in, as scores_heads does
+                for (int64_t e = 0; e < D; e += 32) _mm_prefetch(reinterpret_cast<const char*>(v + kPrefetchKeys * stride + e), _MM_HINT_T0);
             V vv[NV];
             for (int i = 0; i < NV; ++i) vv[i] = S::load_f16(v + i * W);
             for (int g = 0; g < G; ++g) {
