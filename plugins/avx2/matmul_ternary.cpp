@@ -181,72 +181,12 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
     }
 }
 
-// TQ1_0 trit n of byte v is floor(3 * ((v * 3^n) mod 256) / 256); bytes are multiplied in 16-bit
-// lanes with the byte in the high half (exact mod 256), even and odd bytes separately.
-struct Tq1Bytes {
-    __m256i lo, hi;
-    explicit Tq1Bytes(__m256i bytes)
-        : lo(_mm256_slli_epi16(bytes, 8)), hi(_mm256_and_si256(bytes, _mm256_set1_epi16(static_cast<short>(0xff00)))) {}
-};
-inline __m256i tq1_trits(const Tq1Bytes& v, __m256i pow3) {
-    const __m256i lo = _mm256_mulhi_epu16(_mm256_mullo_epi16(v.lo, pow3), _mm256_set1_epi16(3));
-    const __m256i hi = _mm256_mulhi_epu16(_mm256_mullo_epi16(v.hi, pow3), _mm256_set1_epi16(768));
-    return _mm256_or_si256(lo, _mm256_and_si256(hi, _mm256_set1_epi16(static_cast<short>(0xff00))));
-}
-
-// TQ1_0 block (54 bytes): qs[0..31] trit n -> element 32n + m; qs[32..47] trit n -> 160 + 16n + m;
-// qh[0..3] trit n -> 240 + 4n + j; f16 d at 52. Register A = qs[0..31]; register B = qs[32..47]
-// then qh repeated four times, whose pass-0 multiplier carries the per-lane powers of 3 for qh.
-template <int R, int T>
-void tq1_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, const int32_t* const* bs,
-              const float* const* da, float sumf[][kTokens]) {
-    static constexpr short kPow3[5] = {1, 3, 9, 27, 81};
-    const __m256i pow3_b0 = _mm256_setr_epi16(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 9, 9, 27, 27);
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
-    for (int64_t b = 0; b < nb; ++b) {
-        __m256i s16[R][T];
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t) s16[r][t] = _mm256_setzero_si256();
-        for (int n = 0; n < 5; ++n) {
-            const __m256i pa = _mm256_set1_epi16(kPow3[n]), pb = n == 0 ? pow3_b0 : pa;
-            __m256i ca[R], cb[R];
-            for (int r = 0; r < R; ++r) {
-                const uint8_t* p = w + r * rb + b * 54;
-                uint32_t qh;
-                std::memcpy(&qh, p + 48, 4);
-                const __m256i bb = _mm256_inserti128_si256(
-                    _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32))),
-                    _mm_set1_epi32(static_cast<int>(qh)), 1);
-                ca[r] = tq1_trits(Tq1Bytes(load32(p)), pa);
-                cb[r] = tq1_trits(Tq1Bytes(bb), pb);
-            }
-            for (int t = 0; t < T; ++t) {
-                const int8_t* xb = x[t] + b * 256;
-                const __m256i xa = load32(xb + 32 * n);
-                const __m128i tail = n == 0 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 240)) : _mm_setzero_si128();
-                const __m256i xbv = _mm256_inserti128_si256(
-                    _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb + 160 + 16 * n))), tail, 1);
-                for (int r = 0; r < R; ++r)
-                    s16[r][t] = _mm256_add_epi16(s16[r][t], _mm256_add_epi16(_mm256_maddubs_epi16(ca[r], xa),
-                                                                             _mm256_maddubs_epi16(cb[r], xbv)));
-            }
-        }
-        float dw[R];
-        for (int r = 0; r < R; ++r) dw[r] = half_to_float(w + r * rb + b * 54 + 52);
-        tq_block_epilogue<R, T>(s16, bs, da, dw, b, sumf);
-    }
-}
-
-template <bool Tq1>
-bitnet_status tq_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    return x86::tq_matmul_loop<Tq1, kRows, kTokens, kTqGemvRows>(
+// TQ2_0 only: TQ1_0 runs here after pack_weights made it TQ2_0 (tq1_repack.cpp).
+bitnet_status tq2_matmul(const Plugin& p, const bitnet_matmul_args& a) {
+    return x86::tq_matmul_loop</*Tq1=*/false, kRows, kTokens, kTqGemvRows>(
         p, a, kRowAlign, &sum_q,
         [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
-                          const float* const* da, float sumf[][kTokens]) {
-            if constexpr (Tq1) tq1_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
-            else tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf);
-        });
+                          const float* const* da, float sumf[][kTokens]) { tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf); });
 }
 
 } // namespace
@@ -256,11 +196,7 @@ bitnet_status run_matmul_i2s_i8row(void* plugin, const void* args, void*) noexce
 }
 bitnet_status run_matmul_tq2_0_i8b256(void* plugin, const void* args, void*) noexcept {
     return x86::run_matmul(plugin, args, "matmul_tq2_0_i8b256__avx2", BITNET_ACT_I8_B256, 256, &x86::tq2_row_bytes,
-                           &tq_matmul<false>);
-}
-bitnet_status run_matmul_tq1_0_i8b256(void* plugin, const void* args, void*) noexcept {
-    return x86::run_matmul(plugin, args, "matmul_tq1_0_i8b256__avx2", BITNET_ACT_I8_B256, 256, &x86::tq1_row_bytes,
-                           &tq_matmul<true>);
+                           &tq2_matmul);
 }
 
 } // namespace bitnet::avx2

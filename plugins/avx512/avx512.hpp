@@ -23,8 +23,5 @@ size_t workspace_matmul_tq2_0_i8b256_panel(void* plugin, const bitnet_shape* sha
 size_t workspace_matmul_tq1_0_i8b256_panel(void* plugin, const bitnet_shape* shape) noexcept;
 bitnet_status pack_tq1_0_as_tq2_0(void* plugin, const bitnet_shape* shape, const void* data, size_t size,
                                   void** packed, size_t* packed_bytes) noexcept;
-// Every packed weight of the process lives here (x86-common/pack_arena.hpp).
-x86::PackArena& packed_memory() noexcept;
-void release_packed(void* plugin, void* packed) noexcept;
 
 } // namespace bitnet::avx512

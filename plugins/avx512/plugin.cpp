@@ -10,13 +10,3 @@ using namespace bitnet::avx512;
 #define X86_KERNELS_INC "avx512_kernels.inc"
 #include "plugin_main.inc"
 
-namespace bitnet::avx512 {
-
-x86::PackArena& packed_memory() noexcept {
-    static x86::PackArena arena;
-    return arena;
-}
-
-void release_packed(void*, void* packed) noexcept { packed_memory().release(packed); }
-
-} // namespace bitnet::avx512

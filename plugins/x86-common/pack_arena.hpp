@@ -74,4 +74,13 @@ private:
     std::vector<Chunk> chunks_;
 };
 
+// The plugin's arena: every weight it packed (one per plugin, shared object by shared object).
+inline PackArena& packed_memory() noexcept {
+    static PackArena arena;
+    return arena;
+}
+
+// release_packed for every kernel whose pack_weights allocated from packed_memory().
+inline void release_packed(void*, void* packed) noexcept { packed_memory().release(packed); }
+
 } // namespace bitnet::x86
