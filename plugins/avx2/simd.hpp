@@ -8,6 +8,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "expf_libm.hpp"
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -88,6 +90,8 @@ struct Simd {
     // F16 <-> F32 (IEEE half, round to nearest even as formats::f32_to_fp16).
     static V load_f16(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
     static V round_f16(V v) { return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
+    // std::exp(float) of each lane, bit for bit (glibc's FMA build; x86-common/expf_libm.hpp).
+    static V expf_libm(V x) { return x86::expf_libm::exp8(x); }
     // W halves given as W/8 groups of 8, lane order group 0 first.
     static V cvt_ph_groups(const __m128i* g) { return _mm256_cvtph_ps(g[0]); }
 

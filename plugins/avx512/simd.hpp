@@ -11,6 +11,8 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "expf_libm.hpp"
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -104,6 +106,8 @@ struct Simd {
 
     static V load_f16(const uint16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
     static V round_f16(V v) { return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)); }
+    // std::exp(float) of each lane, bit for bit (glibc's FMA build; x86-common/expf_libm.hpp).
+    static V expf_libm(V x) { return x86::expf_libm::exp16(x); }
     static V cvt_ph_groups(const __m128i* g) { return _mm512_cvtph_ps(_mm256_set_m128i(g[1], g[0])); }
 
     static D dzero() { return _mm512_setzero_pd(); }
