@@ -203,16 +203,21 @@ int32_t cold_copies(size_t bytes) {
     return static_cast<int32_t>(std::clamp<size_t>((want + bytes - 1) / bytes, 1, 256));
 }
 
+// The registered kernel of that name (registration listed it, so it is there).
+const bitnet_kernel_desc* find_kernel(const bitnet_plugin_descriptor* d, void* inst, const std::string& name) {
+    size_t count = 0;
+    const bitnet_kernel_desc* ks = d->get_kernels(inst, &count);
+    for (size_t i = 0; i < count; ++i)
+        if (name == ks[i].name) return &ks[i];
+    return nullptr;
+}
+
 void bench_matmul(benchmark::State& st, const bitnet_plugin_descriptor* d, std::string kernel, int32_t m,
                   int32_t n, int32_t k, int32_t threads, bool cold) {
     Pool pool(threads);
     void* inst = nullptr;
     if (d->create(pool.api(), &inst) != BITNET_OK) return st.SkipWithError("create failed");
-    size_t count = 0;
-    const bitnet_kernel_desc* ks = d->get_kernels(inst, &count);
-    const bitnet_kernel_desc* kd = nullptr;
-    for (size_t i = 0; i < count; ++i)
-        if (kernel == ks[i].name) kd = &ks[i];
+    const bitnet_kernel_desc* kd = find_kernel(d, inst, kernel);
     if (kd->supports != nullptr) {
         const bitnet_shape shape = bitnet::testing::matmul_shape(*kd, m, n, k);
         if (kd->supports(inst, &shape) == 0) {
@@ -297,11 +302,7 @@ void bench_attention(benchmark::State& st, const bitnet_plugin_descriptor* d, st
     Pool pool(threads);
     void* inst = nullptr;
     if (d->create(pool.api(), &inst) != BITNET_OK) return st.SkipWithError("create failed");
-    size_t count = 0;
-    const bitnet_kernel_desc* ks = d->get_kernels(inst, &count);
-    const bitnet_kernel_desc* kd = nullptr;
-    for (size_t i = 0; i < count; ++i)
-        if (kernel == ks[i].name) kd = &ks[i];
+    const bitnet_kernel_desc* kd = find_kernel(d, inst, kernel);
     const int32_t D = h.head_dim, width = h.n_heads * D, kv_width = h.n_kv_heads * D, n_keys = n_past + 1;
     std::mt19937 gen(7);
     std::normal_distribution<float> g(0.0f, 1.0f);
