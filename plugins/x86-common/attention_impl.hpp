@@ -4,9 +4,11 @@
 //    with a multiply and an add, the scalar loop's exact order, so scores match to the bit (a dot
 //    vectorized over d would reorder the sum, and with probabilities rounded to f16 on decode a
 //    last-bit change of a score can move a probability by an f16 ulp). Keys arrive as rows, so
-//    8x8 blocks of halves are transposed with SSE2 unpacks before vcvtph2ps.
-//  - softmax: libm expf per score and a running double sum, as the scalar code.
-//  - probs·V: W dimensions at a time, positions in order: again the scalar order per output.
+//    blocks of halves are transposed (16x16 with zmm unpacks, else 8x8 with SSE2) before vcvtph2ps.
+//  - softmax: expf W scores at a time with libm's exact algorithm (expf_libm.hpp) and a running
+//    double sum in key order, as the scalar code.
+//  - probs·V: W dimensions at a time, positions in order: again the scalar order per output; a
+//    group's heads share each converted value vector.
 // Work items are (token, group of query heads sharing a KV head), so a block of keys is
 // transposed once per group, not per head; a context past kChunk keys goes one head per item.
 // Scores live on the stack; a context longer than kChunk keys recomputes them per pass (max, sum,
@@ -215,6 +217,17 @@ struct Attention {
             for (int i = 0; i < NV; ++i) S::storeu(out[g] + d0 + i * W, r[g][i]);
     }
 
+    // buf[j] = expf(buf[j] - max) for j < n, W at a time (S::expf_libm: std::exp's bits).
+    static void exp_minus(float* buf, int64_t n, float max) {
+        const V vmax = S::set1(max);
+        for (int64_t j = 0; j < n; j += W) {
+            const int64_t left = std::min<int64_t>(W, n - j);
+            const V e = S::expf_libm(S::sub(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), vmax));
+            if (left == W) S::storeu(buf + j, e);
+            else S::store_tail(buf + j, e, left);
+        }
+    }
+
     // buf[0..n_keys): scores in, the reference's probabilities out: max, expf, a double sum in
     // key order, times (float)(1 / sum), rounded to f16 on decode.
     static void softmax(const bitnet_attention_args& a, float* buf, int64_t n_keys) {
@@ -224,13 +237,9 @@ struct Attention {
         // order, in a loop of their own: a loop that also called libm sent the running sum through
         // the stack on every key (a call clobbers every xmm register).
         double sum = 0.0;
-        const V vmax = S::set1(max_score);
         for (int64_t j0 = 0; j0 < n_keys; j0 += W) {
             const int64_t left = std::min<int64_t>(W, n_keys - j0);
-            const V x = S::sub(left == W ? S::loadu(buf + j0) : S::load_tail(buf + j0, left), vmax);
-            const V e = S::expf_libm(x);
-            if (left == W) S::storeu(buf + j0, e);
-            else S::store_tail(buf + j0, e, left);
+            exp_minus(buf + j0, left, max_score);
             for (int64_t j = j0; j < j0 + left; ++j) sum += buf[j];
         }
         const V inv_sum = S::set1(static_cast<float>(1.0 / sum));
@@ -305,7 +314,8 @@ struct Attention {
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
             scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
-            for (int64_t j = 0; j < cnt; ++j) sum += std::exp(buf[j] - max_score);
+            exp_minus(buf, cnt, max_score);
+            for (int64_t j = 0; j < cnt; ++j) sum += buf[j];
         }
         const float inv_sum = static_cast<float>(1.0 / sum);
         alignas(64) float acc[kMaxHeadDim];
@@ -313,7 +323,7 @@ struct Attention {
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
             scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
-            for (int64_t j = 0; j < cnt; ++j) buf[j] = std::exp(buf[j] - max_score);
+            exp_minus(buf, cnt, max_score);
             normalize_and_accumulate(a, buf, p0, cnt, inv_sum, v_head(a, h), acc);
         }
         float* out = a.out + t * a.ldo + h * D;
