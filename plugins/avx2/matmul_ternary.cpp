@@ -183,7 +183,7 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
 
 // TQ2_0 only: TQ1_0 runs here after pack_weights made it TQ2_0 (tq1_repack.cpp).
 bitnet_status tq2_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    return x86::tq_matmul_loop</*Tq1=*/false, kRows, kTokens, kTqGemvRows>(
+    return x86::tq_matmul_loop<kRows, kTokens, kTqGemvRows>(
         p, a, kRowAlign, &sum_q,
         [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
                           const float* const* da, float sumf[][kTokens]) { tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf); });

@@ -31,7 +31,6 @@ struct Attention {
     static constexpr int W = S::W;
     static constexpr int32_t kMaxHeadDim = 256;
     static constexpr int64_t kChunk = 4096; // keys whose scores fit the stack buffer (16 KiB)
-    static constexpr int kAcc = 8;          // output vectors held in registers during probs·V (one head)
     static constexpr int kAccRegs = W == 16 ? 16 : 8; // accumulators of probs·V over a head group
     static constexpr int kGroup = 4;        // query heads per prefill item (2B-4T: 4 per KV head)
 
@@ -144,39 +143,10 @@ struct Attention {
         }
     }
 
-    // acc[0..D) += Σ_{j<cnt} p[j] · v_{p0+j}, positions in order; NV vectors per pass.
-    template <int NV>
-    static void accumulate_v(const float* p, const uint16_t* vbase, int64_t stride, int64_t D, int64_t p0,
-                             int64_t cnt, float* acc) {
-        for (int64_t d0 = 0; d0 < D; d0 += NV * W) {
-            const int nv = static_cast<int>(std::min<int64_t>(NV, (D - d0) / W));
-            V r[NV];
-            for (int i = 0; i < nv; ++i) r[i] = S::loadu(acc + d0 + i * W);
-            for (int64_t j = 0; j < cnt; ++j) {
-                const uint16_t* v = vbase + (p0 + j) * stride + d0;
-                const V pj = S::set1(p[j]);
-                for (int i = 0; i < nv; ++i) r[i] = S::add(r[i], S::mul(pj, S::load_f16(v + i * W)));
-            }
-            for (int i = 0; i < nv; ++i) S::storeu(acc + d0 + i * W, r[i]);
-        }
-    }
-
-    // buf[0..cnt) *= inv_sum (rounded to f16 on decode, as the reference), then
-    // acc += Σ_j buf[j] · v_{p0+j}.
-    static void normalize_and_accumulate(const bitnet_attention_args& a, float* buf, int64_t p0, int64_t cnt,
-                                         float inv_sum, const uint16_t* vb, float* acc) {
-        for (int64_t j = 0; j < cnt; j += W) {
-            const int64_t left = std::min<int64_t>(W, cnt - j);
-            V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), S::set1(inv_sum));
-            if (a.m == 1) pv = S::round_f16(pv);
-            if (left == W) S::storeu(buf + j, pv);
-            else S::store_tail(buf + j, pv, left);
-        }
-        accumulate_v<kAcc>(buf, vb, a.kv_stride, a.head_dim, p0, cnt, acc);
-    }
-
     // out_g[0..D) = Σ_{j<cnt} p_g[j] · v_j for G heads sharing the values, positions in order per
     // output (the reference's order): a value vector is converted from f16 once for all G heads.
+    // fresh: the sums start at zero; else they go on from what out_g holds (a context past kChunk
+    // keys, one chunk at a time).
     // Keys go in blocks of kVBlock, and every pass over the dimensions takes a block before the
     // next block is read: a value row is 2 to 4 cache lines, and passes over all keys each read
     // a part of every row after the previous pass had pushed the row out of L1 and L2 (a fifth
@@ -185,23 +155,24 @@ struct Attention {
     static constexpr int64_t kPrefetchKeys = 96; // how far ahead (in keys) rows of K and V are requested
     template <int G>
     static void accumulate_v_heads(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t D,
-                                   int64_t cnt, float* const out[G]) {
+                                   int64_t cnt, float* const out[G], bool fresh = true) {
         constexpr int NV = std::max(1, kAccRegs / G);
         for (int64_t j0 = 0; j0 < cnt; j0 += kVBlock) {
             const int64_t j1 = std::min(cnt, j0 + kVBlock);
+            const bool zero = fresh && j0 == 0;
             int64_t d0 = 0;
-            for (; d0 + NV * W <= D; d0 += NV * W) accumulate_v_pass<G, NV>(p, vbase, stride, D, d0, j0, j1, out);
-            for (; d0 < D; d0 += W) accumulate_v_pass<G, 1>(p, vbase, stride, D, d0, j0, j1, out);
+            for (; d0 + NV * W <= D; d0 += NV * W) accumulate_v_pass<G, NV>(p, vbase, stride, D, d0, j0, j1, out, zero);
+            for (; d0 < D; d0 += W) accumulate_v_pass<G, 1>(p, vbase, stride, D, d0, j0, j1, out, zero);
         }
     }
     // Keys j0 .. j1 of accumulate_v_heads over dimensions d0 .. d0 + NV·W (NV a constant, so the
-    // accumulators stay in registers); the first block starts them at zero.
+    // accumulators stay in registers), starting from zero or from out.
     template <int G, int NV>
     static void accumulate_v_pass(const float* const p[G], const uint16_t* vbase, int64_t stride, int64_t D,
-                                  int64_t d0, int64_t j0, int64_t j1, float* const out[G]) {
+                                  int64_t d0, int64_t j0, int64_t j1, float* const out[G], bool zero) {
         V r[G][NV];
         for (int g = 0; g < G; ++g)
-            for (int i = 0; i < NV; ++i) r[g][i] = j0 == 0 ? S::zero() : S::loadu(out[g] + d0 + i * W);
+            for (int i = 0; i < NV; ++i) r[g][i] = zero ? S::zero() : S::loadu(out[g] + d0 + i * W);
         for (int64_t j = j0; j < j1; ++j) {
             const uint16_t* v = vbase + j * stride + d0;
             if (d0 == 0) // the first pass over a block brings its rows in, as scores_heads does
@@ -242,10 +213,15 @@ struct Attention {
             exp_minus(buf + j0, left, max_score);
             for (int64_t j = j0; j < j0 + left; ++j) sum += buf[j];
         }
-        const V inv_sum = S::set1(static_cast<float>(1.0 / sum));
-        for (int64_t j = 0; j < n_keys; j += W) {
-            const int64_t left = std::min<int64_t>(W, n_keys - j);
-            V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), inv_sum);
+        normalize(a, buf, n_keys, static_cast<float>(1.0 / sum));
+    }
+
+    // buf[0..n) *= inv_sum, rounded to f16 on decode (as the reference).
+    static void normalize(const bitnet_attention_args& a, float* buf, int64_t n, float inv_sum) {
+        const V vinv = S::set1(inv_sum);
+        for (int64_t j = 0; j < n; j += W) {
+            const int64_t left = std::min<int64_t>(W, n - j);
+            V pv = S::mul(left == W ? S::loadu(buf + j) : S::load_tail(buf + j, left), vinv);
             if (a.m == 1) pv = S::round_f16(pv);
             if (left == W) S::storeu(buf + j, pv);
             else S::store_tail(buf + j, pv, left);
@@ -318,16 +294,15 @@ struct Attention {
             for (int64_t j = 0; j < cnt; ++j) sum += buf[j];
         }
         const float inv_sum = static_cast<float>(1.0 / sum);
-        alignas(64) float acc[kMaxHeadDim];
-        for (int64_t d = 0; d < D; d += W) S::storeu(acc + d, S::zero());
+        const float* const probs[1] = {buf};
+        float* const out[1] = {a.out + t * a.ldo + h * D};
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
             scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
             exp_minus(buf, cnt, max_score);
-            normalize_and_accumulate(a, buf, p0, cnt, inv_sum, v_head(a, h), acc);
+            normalize(a, buf, cnt, inv_sum);
+            accumulate_v_heads<1>(probs, v_head(a, h) + p0 * a.kv_stride, a.kv_stride, D, cnt, out, p0 == 0);
         }
-        float* out = a.out + t * a.ldo + h * D;
-        for (int64_t d = 0; d < D; d += W) S::storeu(out + d, S::loadu(acc + d));
     }
 
     static const char* args_error(const bitnet_attention_args& a) {

@@ -1,5 +1,5 @@
-// The TQ2_0 / TQ1_0 matmul loop of the x86 plugins, whose vpdpbusd / vpmaddubsw take the stored
-// codes (t + 1, unsigned) and take Σq off per 256-block: each thread keeps those block sums for a
+// The TQ2_0 matmul loop of the x86 plugins (TQ1_0 reaches it repacked, tq1_repack_impl.hpp), whose
+// vpdpbusd / vpmaddubsw take the stored codes (t + 1, unsigned) and take Σq off per 256-block: each thread keeps those block sums for a
 // chunk of tokens in a stack table. The plugin supplies sum_q(q, len), its Σ of len int8, and
 // tile.template operator()<R, T>(w, xs, bs, da, sumf) over MR-row x NT-token tiles (NT = 4).
 #pragma once
@@ -17,15 +17,15 @@ constexpr int64_t kTqTable = 4096; // int32 block sums per chunk: one token's bl
 // GR: rows a decode (M = 1) step streams side by side (the plugin's tile must take R = GR, T = 1).
 // TilePrefetches: the tile prefetches ahead itself at T = 1; otherwise the loop requests the next
 // group of rows before each group.
-template <bool Tq1, int MR, int NT, int GR, bool TilePrefetches = false, class SumQ, class Tile>
+template <int MR, int NT, int GR, bool TilePrefetches = false, class SumQ, class Tile>
 bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64_t row_align, SumQ&& sum_q,
                              Tile&& tile) {
     static_assert(NT == 4, "dispatch_tile covers 1..4 tokens");
     const int64_t K = a.k, nb = K / 256;
-    const size_t rb = static_cast<size_t>(nb * (Tq1 ? 54 : 66));
+    const size_t rb = tq2_row_bytes(K);
     const auto* W = static_cast<const uint8_t*>(a.w->data);
     const bitnet_qact& xq = *a.x_q;
-    if (nb > kTqTable) return invalid(p, Tq1 ? "matmul_tq1_0" : "matmul_tq2_0", "k above 1048576");
+    if (nb > kTqTable) return invalid(p, "matmul_tq2_0", "k above 1048576");
     const int64_t chunk = std::clamp<int64_t>(kTqTable / nb, 1, 64);
     if (a.m == 1 && GR > MR) {
         // Decode: GR rows in flight (more loads outstanding, and GR independent per-block

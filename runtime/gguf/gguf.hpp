@@ -91,7 +91,6 @@ public:
     size_t release_pages(const void* p, size_t n) const;
 
 private:
-    bool mapped_ = false;
     File() = default;
     std::filesystem::path path_;
     uint32_t version_ = 0;
@@ -100,6 +99,7 @@ private:
     size_t size_ = 0;
     void* mapping_ = nullptr; // what munmap releases (Load::read: an aligned anonymous region)
     size_t mapping_size_ = 0;
+    bool mapped_ = false;     // Load::map: the bytes are the file's pages (release_pages may drop them)
     std::vector<std::pair<std::string, Value>> kv_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> kv_index_, tensor_index_;
