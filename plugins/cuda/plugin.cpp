@@ -25,7 +25,7 @@ constexpr ReleaseFn release_for(PackFn pack) { return pack != nullptr ? &release
 const bitnet_kernel_desc kKernels[] = {
 #define CUDA_KERNEL(name, op, wf, act, k_mult, run, pack)                                            \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, 1, 0, k_mult, 1, nullptr, pack, \
-                       release_for(pack), nullptr, run},
+                       release_for(pack), nullptr, run, 0 /* attention and kv_store: interleaved cache only */},
 #include "cuda_kernels.inc"
 #undef CUDA_KERNEL
 };

@@ -26,7 +26,7 @@ namespace {
 const bitnet_kernel_desc kKernels[] = {
 #define NEON_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                    \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult, \
-                       n_mult, nullptr, nullptr, nullptr, nullptr, run},
+                       n_mult, nullptr, nullptr, nullptr, nullptr, run, 0},
 #include "neon_kernels.inc"
 #undef NEON_KERNEL
 };

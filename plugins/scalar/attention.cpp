@@ -24,7 +24,6 @@ const char* attention_args_error(const bitnet_attention_args& a) {
         return "q, k_cache, v_cache or out is NULL";
     const int64_t width = static_cast<int64_t>(a.n_heads) * a.head_dim;
     if (a.ldq < width || a.ldo < width) return "ldq or ldo < n_heads * head_dim";
-    if (a.kv_stride < static_cast<int64_t>(a.n_kv_heads) * a.head_dim) return "kv_stride < n_kv_heads * head_dim";
     return nullptr;
 }
 
@@ -71,13 +70,15 @@ bitnet_status attend_all(const Plugin& p, const bitnet_attention_args& a, KeyRan
                          const std::vector<char>& round_row) {
     const int64_t D = a.head_dim;
     const int32_t group = a.n_heads / a.n_kv_heads;
+    const int64_t head_offset = sdk::kv_head_offset(a, a.head_dim);
     const int64_t items = static_cast<int64_t>(a.m) * a.n_heads;
     return parallel_ranges(p, items, [&](int64_t i0, int64_t i1) {
         std::vector<float> q(static_cast<size_t>(D)), acc(static_cast<size_t>(D)), probs;
         for (int64_t item = i0; item < i1; ++item) {
             const int64_t t = item / a.n_heads, h = item % a.n_heads, kvh = h / group;
             const auto [n_keys, slot_offset] = key_range(t);
-            attend(a, a.q + t * a.ldq + h * D, a.k_cache + slot_offset + kvh * D, a.v_cache + slot_offset + kvh * D,
+            attend(a, a.q + t * a.ldq + h * D, a.k_cache + slot_offset + kvh * head_offset,
+                   a.v_cache + slot_offset + kvh * head_offset,
                    n_keys, round_row[size_t(t)] != 0, q, probs, acc, a.out + t * a.ldo + h * D);
         }
     });
@@ -91,6 +92,9 @@ bitnet_status run_attention_f16kv(void* plugin, const void* args, void*) noexcep
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_attention_args, ldo),
         [&](const Plugin& p, const bitnet_attention_args& a) -> bitnet_status {
             if (const char* why = attention_args_error(a)) return invalid(p, what, why);
+            if (const char* why = sdk::kv_layout_error(a.n_kv_heads, a.head_dim, a.kv_stride,
+                                                       sdk::kv_head_offset(a, a.head_dim), int64_t(a.n_past) + a.m))
+                return invalid(p, what, why);
             // A one-token batch rounds its probabilities to f16 (ggml's decode path).
             const std::vector<char> round_row(static_cast<size_t>(a.m), a.m == 1 ? 1 : 0);
             // Causal: token t sees positions 0 .. n_past+t.
@@ -105,8 +109,12 @@ bitnet_status run_attention_seqs_f16kv(void* plugin, const void* args, void*) no
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_attention_args, max_keys),
         [&](const Plugin& p, const bitnet_attention_args& a) -> bitnet_status {
             if (const char* why = attention_args_error(a)) return invalid(p, what, why);
+            const int64_t head_offset = sdk::kv_head_offset(a, a.head_dim);
+            if (const char* why = sdk::kv_layout_error(a.n_kv_heads, a.head_dim, a.kv_stride, head_offset, a.max_keys))
+                return invalid(p, what, why);
             if (const char* why = sdk::seq_rows_error(a.m, a.row_pos, a.row_slot, a.slot_stride, a.n_slots, a.max_keys,
-                                                 a.kv_stride))
+                                                      head_offset == a.head_dim ? int64_t(a.max_keys) * a.kv_stride
+                                                                                : a.n_kv_heads * head_offset))
                 return invalid(p, what, why);
             // A row alone in its slot is that sequence's one-token step: rounded as in ATTENTION.
             std::vector<char> round_row(static_cast<size_t>(a.m), 1);

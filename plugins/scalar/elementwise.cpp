@@ -58,21 +58,24 @@ bitnet_status run_add_f32(void* plugin, const void* args, void*) noexcept {
 }
 
 namespace {
-// Row t of K and V into the cache at `dst` halves (f32 -> f16, round to nearest even).
+// Row t of K and V into the cache at position offset `dst` halves (f32 -> f16, round to nearest
+// even); a head-major cache takes it a head (head_dim values) at a time.
 void store_row(const bitnet_kv_store_args& a, int64_t t, int64_t dst) {
-    const int64_t src = t * a.ld;
+    const int64_t src = t * a.ld, hs = sdk::kv_store_head_stride(a);
+    const int32_t piece = hs != 0 ? a.head_dim : a.width;
     for (int32_t i = 0; i < a.width; ++i) {
-        a.k_cache[dst + i] = formats::f32_to_fp16(a.k[src + i]);
-        a.v_cache[dst + i] = formats::f32_to_fp16(a.v[src + i]);
+        const int64_t at = dst + (i / piece) * hs + i % piece;
+        a.k_cache[at] = formats::f32_to_fp16(a.k[src + i]);
+        a.v_cache[at] = formats::f32_to_fp16(a.v[src + i]);
     }
 }
 
-const char* kv_store_args_error(const bitnet_kv_store_args& a) {
+// keys: positions per slot the layout must hold apart (head-major only).
+const char* kv_store_args_error(const bitnet_kv_store_args& a, int64_t keys) {
     if (a.m <= 0 || a.width <= 0) return "m and width must be positive";
     if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
         return "k, v or a cache pointer is NULL";
-    if (a.ld < a.width || a.kv_stride < a.width) return "ld or kv_stride < width";
-    return nullptr;
+    return sdk::kv_store_layout_error(a, keys);
 }
 } // namespace
 
@@ -81,8 +84,8 @@ bitnet_status run_kv_store_f16(void* plugin, const void* args, void*) noexcept {
     return run_op<bitnet_kv_store_args>(
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
         [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
-            if (const char* why = kv_store_args_error(a)) return invalid(p, what, why);
             if (a.pos0 < 0) return invalid(p, what, "pos0 must be >= 0");
+            if (const char* why = kv_store_args_error(a, int64_t(a.pos0) + a.m)) return invalid(p, what, why);
             for (int64_t t = 0; t < a.m; ++t) store_row(a, t, (a.pos0 + t) * static_cast<int64_t>(a.kv_stride));
             return BITNET_OK;
         });
@@ -93,9 +96,11 @@ bitnet_status run_kv_store_seqs_f16(void* plugin, const void* args, void*) noexc
     return run_op<bitnet_kv_store_args>(
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, max_keys),
         [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
-            if (const char* why = kv_store_args_error(a)) return invalid(p, what, why);
-            if (const char* why = sdk::seq_rows_error(a.m, a.row_pos, a.row_slot, a.slot_stride, a.n_slots,
-                                                      a.max_keys, a.kv_stride))
+            if (const char* why = kv_store_args_error(a, a.max_keys)) return invalid(p, what, why);
+            const int64_t hs = sdk::kv_store_head_stride(a);
+            if (const char* why = sdk::seq_rows_error(a.m, a.row_pos, a.row_slot, a.slot_stride, a.n_slots, a.max_keys,
+                                                      hs == 0 ? int64_t(a.max_keys) * a.kv_stride
+                                                              : int64_t(a.width / a.head_dim) * hs))
                 return invalid(p, what, why);
             for (int64_t t = 0; t < a.m; ++t)
                 store_row(a, t, a.row_slot[t] * a.slot_stride + int64_t(a.row_pos[t]) * a.kv_stride);

@@ -15,7 +15,7 @@ namespace {
 // Bump SCALAR_KERNEL_REVISION whenever any kernel's code or numerics change: build_id keys the host's
 // tuning cache, and it must not depend on when the file was compiled.
 #define SCALAR_VERSION "1.0.0"
-#define SCALAR_KERNEL_REVISION "1"
+#define SCALAR_KERNEL_REVISION "2"
 #if defined(__clang__)
 #define SCALAR_COMPILER "clang-" SCALAR_STR(__clang_major__) "." SCALAR_STR(__clang_minor__) "." SCALAR_STR(__clang_patchlevel__)
 #elif defined(__GNUC__)
@@ -25,10 +25,11 @@ namespace {
 #endif
 constexpr const char* kBuildId = "scalar-" SCALAR_VERSION "-r" SCALAR_KERNEL_REVISION "-" SCALAR_COMPILER;
 
+// Every kernel of this plugin that touches the KV cache reads kv_head_stride (other ops ignore the flag).
 const bitnet_kernel_desc kKernels[] = {
 #define SCALAR_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                   \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult,   \
-                       n_mult, nullptr, nullptr, nullptr, nullptr, run},
+                       n_mult, nullptr, nullptr, nullptr, nullptr, run, BITNET_KERNEL_FLAG_KV_HEAD_STRIDE},
 #include "scalar_kernels.inc"
 #undef SCALAR_KERNEL
 };

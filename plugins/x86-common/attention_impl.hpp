@@ -228,11 +228,12 @@ struct Attention {
         }
     }
 
+    // Position 0 of query head h's KV head (either cache layout: sdk::kv_head_offset).
     static const uint16_t* k_head(const bitnet_attention_args& a, int64_t h) {
-        return a.k_cache + h / (a.n_heads / a.n_kv_heads) * a.head_dim;
+        return a.k_cache + h / (a.n_heads / a.n_kv_heads) * sdk::kv_head_offset(a, a.head_dim);
     }
     static const uint16_t* v_head(const bitnet_attention_args& a, int64_t h) {
-        return a.v_cache + h / (a.n_heads / a.n_kv_heads) * a.head_dim;
+        return a.v_cache + h / (a.n_heads / a.n_kv_heads) * sdk::kv_head_offset(a, a.head_dim);
     }
     // q row of (t, h) rounded to f16, as the reference multiplies it.
     static void load_q(const bitnet_attention_args& a, int64_t t, int64_t h, float* q) {
@@ -314,8 +315,8 @@ struct Attention {
             return "q, k_cache, v_cache or out is NULL";
         const int64_t width = static_cast<int64_t>(a.n_heads) * a.head_dim;
         if (a.ldq < width || a.ldo < width) return "ldq or ldo < n_heads * head_dim";
-        if (a.kv_stride < static_cast<int64_t>(a.n_kv_heads) * a.head_dim) return "kv_stride < n_kv_heads * head_dim";
-        return nullptr;
+        return sdk::kv_layout_error(a.n_kv_heads, a.head_dim, a.kv_stride, sdk::kv_head_offset(a, a.head_dim),
+                                    int64_t(a.n_past) + a.m);
     }
 
     static bitnet_status run(void* plugin, const void* args, const char* what) noexcept {

@@ -140,12 +140,18 @@ struct Eltwise {
                 if (a.m <= 0 || a.width <= 0 || a.pos0 < 0) return invalid(p, what, "m and width must be positive, pos0 >= 0");
                 if (a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr)
                     return invalid(p, what, "k, v or a cache pointer is NULL");
-                if (a.ld < a.width || a.kv_stride < a.width) return invalid(p, what, "ld or kv_stride < width");
+                if (const char* why = sdk::kv_store_layout_error(a, int64_t(a.pos0) + a.m)) return invalid(p, what, why);
+                // A head-major cache takes a row a head at a time.
+                const int64_t hs = sdk::kv_store_head_stride(a);
+                const int32_t piece = hs != 0 ? a.head_dim : a.width;
                 for_rows(p, a.m, [&](int64_t m0, int64_t m1) {
                     for (int64_t t = m0; t < m1; ++t) {
                         const int64_t dst = (a.pos0 + t) * static_cast<int64_t>(a.kv_stride);
-                        to_half(a.k + t * a.ld, a.k_cache + dst, a.width);
-                        to_half(a.v + t * a.ld, a.v_cache + dst, a.width);
+                        for (int32_t i = 0; i < a.width; i += piece) {
+                            const int64_t at = dst + i / piece * hs;
+                            to_half(a.k + t * a.ld + i, a.k_cache + at, piece);
+                            to_half(a.v + t * a.ld + i, a.v_cache + at, piece);
+                        }
                     }
                 });
                 return BITNET_OK;

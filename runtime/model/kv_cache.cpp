@@ -7,10 +7,11 @@
 
 namespace bitnet::model {
 
-KvCache::KvCache(int32_t n_layer, int32_t n_ctx, int32_t kv_width, int32_t n_seq, const bitnet_device_iface* device,
-                 void* plugin)
-    : n_ctx_(n_ctx), width_(kv_width), n_seq_(n_seq), bytes_(bytes_for(n_layer, n_ctx, kv_width, n_seq)),
-      device_(device), plugin_(plugin) {
+KvCache::KvCache(int32_t n_layer, int32_t n_ctx, int32_t n_kv_heads, int32_t head_dim, bool head_major, int32_t n_seq,
+                 const bitnet_device_iface* device, void* plugin)
+    : n_ctx_(n_ctx), width_(n_kv_heads * head_dim), n_seq_(n_seq),
+      layout_{head_major ? head_dim : width_, head_dim, head_major ? int64_t(n_ctx) * head_dim : 0},
+      bytes_(bytes_for(n_layer, n_ctx, width_, n_seq)), device_(device), plugin_(plugin) {
     // K then V per layer, so one layer's cache is contiguous.
     if (device_ != nullptr) {
         void* p = nullptr;

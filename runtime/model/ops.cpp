@@ -221,7 +221,7 @@ void Ops::add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32
 namespace {
 // The fields KV_STORE and KV_STORE_SEQS share.
 bitnet_kv_store_args kv_store_args(int32_t m, int32_t width, const float* k, const float* v, int32_t ld,
-                                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
+                                   uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
     bitnet_kv_store_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
@@ -231,22 +231,24 @@ bitnet_kv_store_args kv_store_args(int32_t m, int32_t width, const float* k, con
     a.ld = ld;
     a.k_cache = k_cache;
     a.v_cache = v_cache;
-    a.kv_stride = kv_stride;
+    a.kv_stride = layout.pos_stride;
+    a.head_dim = layout.head_dim;
+    a.kv_head_stride = layout.head_stride;
     return a;
 }
 } // namespace
 
 void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
-                   uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride) {
-    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, kv_stride);
+                   uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
+    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
     a.pos0 = pos0;
     run(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
 }
 
 void Ops::kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
-                        const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
+                        const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout,
                         int64_t slot_stride, int32_t n_slots, int32_t max_keys) {
-    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, kv_stride);
+    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
     a.row_pos = row_pos;
     a.row_slot = row_slot;
     a.slot_stride = slot_stride;

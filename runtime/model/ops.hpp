@@ -5,6 +5,7 @@
 
 #include "dispatch/router.hpp"
 #include "dispatch/scratch.hpp"
+#include "model/kv_cache.hpp"
 #include "model/weights.hpp"
 
 #include <bitnet/plugin.h>
@@ -50,11 +51,11 @@ public:
     // K/V rows (f32, stride ld) into the F16 cache at positions pos0.. (through the routed kernel,
     // so a device backend writes its own device-resident cache).
     void kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
-                  uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride);
+                  uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout);
     // BITNET_OP_KV_STORE_SEQS: row t into slot row_slot[t] at position row_pos[t] (both arrays in
     // the kernel's memory); slot s starts slot_stride halves after slot 0.
     void kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
-                       const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, int32_t kv_stride,
+                       const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout,
                        int64_t slot_stride, int32_t n_slots, int32_t max_keys);
 
     // Packs `w` for the kernels routed at these batch sizes (done at load, so the first token

@@ -16,8 +16,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <stdexcept>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 
@@ -77,6 +79,22 @@ std::string coverage_gap(const LoadedPlugin& p, const HParams& hp, Weights& W, i
             if (!ok) return signature_string(s);
         }
     return {};
+}
+
+// Whether a host-memory cache can be head-major: every loaded kernel that could touch it (the
+// routed one or a fall-back) reads kv_head_stride. BITNET_KV_LAYOUT=interleaved keeps a
+// position's heads side by side (A/B runs of the two layouts).
+bool kv_head_major_ok(const Router& router) {
+    if (const char* env = std::getenv("BITNET_KV_LAYOUT"); env != nullptr && std::string_view(env) == "interleaved")
+        return false;
+    for (const auto& p : router.registry().plugins())
+        for (const bitnet_kernel_desc* k : p->kernels()) {
+            const bool kv = k->op == BITNET_OP_ATTENTION || k->op == BITNET_OP_ATTENTION_SEQS ||
+                            k->op == BITNET_OP_KV_STORE || k->op == BITNET_OP_KV_STORE_SEQS;
+            const uint32_t flags = BITNET_HAS_MEMBER(k, bitnet_kernel_desc, flags) ? k->flags : 0;
+            if (kv && (flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) == 0) return false;
+        }
+    return true;
 }
 
 // The GPU plugin a session with these options runs on, or null for the CPU.
@@ -218,8 +236,8 @@ Session::Session(Model& model, Router& router, SessionOptions options)
     // The KV budget is shared by the sequences.
     const int64_t budget = opt_.kv_budget_bytes > 0 ? std::max<int64_t>(1, opt_.kv_budget_bytes / opt_.n_seq) : 0;
     const int32_t n_ctx = choose_n_ctx(hp, opt_.n_ctx, budget);
-    cache_ = std::make_unique<KvCache>(hp.n_layer, n_ctx, hp.n_head_kv * hp.head_dim, opt_.n_seq,
-                                       dev_ ? dev_->iface : nullptr, dev_ ? dev_->inst : nullptr);
+    cache_ = std::make_unique<KvCache>(hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim, !dev_ && kv_head_major_ok(router),
+                                       opt_.n_seq, dev_ ? dev_->iface : nullptr, dev_ ? dev_->inst : nullptr);
     n_past_.assign(size_t(opt_.n_seq), 0);
     seen_scratch_.assign(size_t(opt_.n_seq), 0);
     opt_.n_batch = std::max(1, std::min(opt_.n_batch, n_ctx));
@@ -408,11 +426,12 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
         a.head_dim = hp.head_dim;
         a.scale = 1.0f / std::sqrt(float(hp.head_dim));
         a.ldq = ld_qkv;
-        a.kv_stride = cache.width();
+        a.kv_stride = cache.layout().pos_stride;
+        a.kv_head_stride = cache.layout().head_stride;
         a.ldo = dq;
         if (seqs_in_one_call(segs)) {
             // Every row carries its position (b.pos) and sequence (b.slot): one call each.
-            ops_.kv_store_seqs(m, b.pos, b.slot, dkv, b.k, b.v, ld_qkv, cache.k(il), cache.v(il), cache.width(),
+            ops_.kv_store_seqs(m, b.pos, b.slot, dkv, b.k, b.v, ld_qkv, cache.k(il), cache.v(il), cache.layout(),
                                cache.slot_stride(), cache.n_seq(), cache.n_ctx());
             a.m = m;
             a.q = b.q;
@@ -431,7 +450,7 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
                 const size_t r0 = size_t(sg.row0);
                 const int32_t past = n_past_[size_t(sg.seq)];
                 ops_.kv_store(sg.rows, past, dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il, sg.seq),
-                              cache.v(il, sg.seq), cache.width());
+                              cache.v(il, sg.seq), cache.layout());
                 a.m = sg.rows;
                 a.n_past = past;
                 a.q = b.q + r0 * ld_qkv;

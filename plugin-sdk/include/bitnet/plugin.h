@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define BITNET_PLUGIN_ABI_VERSION_MAJOR 1
-#define BITNET_PLUGIN_ABI_VERSION_MINOR 3
+#define BITNET_PLUGIN_ABI_VERSION_MINOR 4
 /* Packed as (major << 16) | minor. */
 #define BITNET_PLUGIN_ABI_VERSION \
     ((uint32_t)((BITNET_PLUGIN_ABI_VERSION_MAJOR << 16) | BITNET_PLUGIN_ABI_VERSION_MINOR))
@@ -205,10 +205,12 @@ typedef struct bitnet_attention_args {
     const float* q;        /* M x n_heads x head_dim, token stride ldq floats */
     int32_t ldq;
     /* Cache for this layer, F16 (IEEE half) values: position p, kv head h at
-     * k_cache[p*kv_stride + h*head_dim]; the batch's own K/V are already written at n_past.. */
+     * k_cache[p*kv_stride + h*head_dim] (or, since 1.4, at k_cache[p*kv_stride + h*kv_head_stride]
+     * when kv_head_stride is non-zero); the batch's own K/V are already written at n_past.. */
     const uint16_t* k_cache;
     const uint16_t* v_cache;
-    int32_t kv_stride;     /* halves between positions (>= n_kv_heads*head_dim) */
+    int32_t kv_stride;     /* halves between positions (>= n_kv_heads*head_dim; with a non-zero
+                              kv_head_stride, >= head_dim) */
     float* out;            /* M x n_heads x head_dim, token stride ldo floats */
     int32_t ldo;
     /* Since 1.3, read by BITNET_OP_ATTENTION_SEQS kernels only (ATTENTION kernels ignore them):
@@ -223,9 +225,17 @@ typedef struct bitnet_attention_args {
      * such rows. */
     const int32_t* row_pos;
     const int32_t* row_slot;
-    int64_t slot_stride;   /* halves between slots (>= max_keys*kv_stride) */
+    int64_t slot_stride;   /* halves between slots (>= max_keys*kv_stride; with a non-zero
+                              kv_head_stride, >= n_kv_heads*kv_head_stride) */
     int32_t n_slots;
     int32_t max_keys;
+    /* Since 1.4: halves between the KV heads of a position. 0 (or a struct_size that stops short
+     * of it): head_dim, a position's heads side by side. Non-zero (>= keys*kv_stride, keys being
+     * n_past+m for ATTENTION and max_keys for ATTENTION_SEQS): head-major, each head's positions
+     * contiguous when kv_stride == head_dim, so a kernel attending one head streams its keys
+     * instead of reading head_dim of every n_kv_heads*head_dim halves. The host sets it non-zero
+     * only when every kernel that could touch the cache sets BITNET_KERNEL_FLAG_KV_HEAD_STRIDE. */
+    int64_t kv_head_stride;
 } bitnet_attention_args;
 
 typedef struct bitnet_ffn_act_args {
@@ -269,6 +279,10 @@ typedef struct bitnet_kv_store_args {
     int64_t slot_stride;
     int32_t n_slots;
     int32_t max_keys;
+    /* Since 1.4, as bitnet_attention_args.kv_head_stride: when non-zero, width is n_kv_heads rows
+     * of head_dim values and head h of position p goes to p*kv_stride + h*kv_head_stride. */
+    int32_t head_dim;
+    int64_t kv_head_stride;
 } bitnet_kv_store_args;
 
 /* Since 1.2. The row ops in front of a BitLinear in one call, for backends where each call costs a
@@ -364,7 +378,13 @@ typedef struct bitnet_kernel_desc {
     /* Compute. `args` points to the op's argument struct (see bitnet_op). Must not retain any
      * pointer after returning (GPU kernels: the work is ordered before the next sync). */
     bitnet_status (*run)(void* plugin, const void* args, void* workspace);
+
+    /* Since 1.4: BITNET_KERNEL_FLAG_* bits (0 when struct_size stops short of it). */
+    uint32_t flags;
 } bitnet_kernel_desc;
+
+/* The kernel reads kv_head_stride (ATTENTION, ATTENTION_SEQS, KV_STORE, KV_STORE_SEQS). */
+#define BITNET_KERNEL_FLAG_KV_HEAD_STRIDE 1u
 
 /* ------------------------------------------------------------------------------------------------
  * Device memory, for plugins whose kernels do not work on host pointers.

@@ -128,15 +128,54 @@ inline bitnet_status norm_quantize_by_parts(void* instance, const bitnet_norm_qu
 
 // The rules ATTENTION_SEQS and KV_STORE_SEQS (ABI 1.3) put on their per-row arrays, for a plugin
 // that can read them (host memory): null when every row is in range, else why not.
+// slot_halves_min: halves one slot holds (max_keys * kv_stride, or n_kv_heads * kv_head_stride for
+// a head-major cache).
 inline const char* seq_rows_error(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int64_t slot_stride,
-                                  int32_t n_slots, int32_t max_keys, int32_t kv_stride) noexcept {
+                                  int32_t n_slots, int32_t max_keys, int64_t slot_halves_min) noexcept {
     if (row_pos == nullptr || row_slot == nullptr) return "row_pos or row_slot is NULL";
     if (n_slots <= 0 || max_keys <= 0) return "n_slots and max_keys must be positive";
-    if (slot_stride < int64_t(max_keys) * kv_stride) return "slot_stride < max_keys * kv_stride";
+    if (slot_stride < slot_halves_min) return "slot_stride is smaller than a slot's positions";
     for (int32_t t = 0; t < m; ++t)
         if (row_slot[t] < 0 || row_slot[t] >= n_slots || row_pos[t] < 0 || row_pos[t] >= max_keys)
             return "a row's slot or position is out of range";
     return nullptr;
+}
+
+// Halves between the KV heads of a position in the cache an ATTENTION or KV_STORE call names
+// (ABI 1.4's kv_head_stride, or head_dim for a writer that predates it or leaves it 0).
+template <class Args>
+inline int64_t kv_head_offset(const Args& a, int32_t head_dim) noexcept {
+    const int64_t s = a.struct_size >= BITNET_SIZE_UPTO(Args, kv_head_stride) ? a.kv_head_stride : 0;
+    return s != 0 ? s : head_dim;
+}
+
+// The cache layout rules of bitnet_attention_args for `keys` positions per slot (n_past + m, or
+// max_keys for the _SEQS ops): null when they hold, else why not. head_offset: kv_head_offset().
+inline const char* kv_layout_error(int32_t n_kv_heads, int32_t head_dim, int32_t kv_stride, int64_t head_offset,
+                                   int64_t keys) noexcept {
+    if (head_offset == head_dim) {
+        if (kv_stride < int64_t(n_kv_heads) * head_dim) return "kv_stride < n_kv_heads * head_dim";
+        return nullptr;
+    }
+    if (kv_stride < head_dim) return "kv_stride < head_dim";
+    if (head_offset < keys * kv_stride) return "kv_head_stride < positions * kv_stride (heads overlap)";
+    return nullptr;
+}
+
+// A KV_STORE call's head-major stride (ABI 1.4's kv_head_stride), or 0: each position's row is
+// written in one piece.
+inline int64_t kv_store_head_stride(const bitnet_kv_store_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_kv_store_args, kv_head_stride) ? a.kv_head_stride : 0;
+}
+
+// The cache layout rules of bitnet_kv_store_args (ld and the layout, not the pointers) for `keys`
+// positions per slot: null when they hold, else why not.
+inline const char* kv_store_layout_error(const bitnet_kv_store_args& a, int64_t keys) noexcept {
+    if (a.ld < a.width) return "ld < width";
+    const int64_t hs = kv_store_head_stride(a);
+    if (hs == 0) return a.kv_stride < a.width ? "kv_stride < width" : nullptr;
+    if (a.head_dim <= 0 || a.width % a.head_dim != 0) return "width is not a multiple of a positive head_dim";
+    return kv_layout_error(a.width / a.head_dim, a.head_dim, a.kv_stride, hs, keys);
 }
 
 // Copies a reason into a probe's output buffer (always NUL-terminated when len > 0).
