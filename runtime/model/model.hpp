@@ -89,6 +89,7 @@ public:
     void reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
     void reset(int32_t seq) { n_past_.at(size_t(seq)) = 0; }
     size_t kv_bytes() const { return cache_->bytes(); }
+    bool kv_head_major() const { return cache_->head_major(); }
     Ops& ops() { return ops_; }
     // "cpu", or the plugin whose device holds every buffer of this session.
     std::string device() const;

@@ -273,28 +273,68 @@ void check_rope(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kerne
         }
 }
 
+// Where a test cache puts position p, KV head h: interleaved (a position's heads side by side,
+// padded rows) or, for kernels that read ABI 1.4's kv_head_stride, head-major (padded positions,
+// a gap between heads).
+struct TestKvLayout {
+    int32_t kv_stride;
+    int64_t head_stride; // 0: interleaved
+    static TestKvLayout make(bool head_major, int32_t n_kv_heads, int32_t D, int32_t n_pos) {
+        if (!head_major) return {n_kv_heads * D + 8, 0};
+        const int32_t ps = D + 4;
+        return {ps, int64_t(n_pos) * ps + 16};
+    }
+    int64_t at(int32_t p, int32_t h, int32_t D) const { return int64_t(p) * kv_stride + h * (head_stride != 0 ? head_stride : D); }
+    size_t halves(int32_t n_kv_heads, int32_t n_pos) const {
+        return head_stride != 0 ? size_t(n_kv_heads) * size_t(head_stride) : size_t(n_pos) * size_t(kv_stride);
+    }
+};
+
+bool reads_kv_head_stride(const bitnet_kernel_desc& k) {
+    return k.struct_size >= offsetof(bitnet_kernel_desc, flags) + sizeof k.flags && (k.flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0;
+}
+
+// Both cache layouts the kernel reads (head-major only with the flag), each against the scalar
+// reference on the same layout; the reference's head-major output must equal its interleaved one.
 void check_attention(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, const sig::Heads& h,
                      int32_t m, int32_t n_past) {
     std::mt19937 gen(static_cast<uint32_t>(h.n_heads * 13 + h.head_dim + m * 101 + n_past));
-    const int32_t D = h.head_dim, width = h.n_heads * D, ldq = width + 3, ldo = width + 9;
-    const int32_t kv_stride = h.n_kv_heads * D + 8, n_pos = n_past + m;
+    const int32_t D = h.head_dim, width = h.n_heads * D, ldq = width + 3, ldo = width + 9, n_pos = n_past + m;
     // Larger q than N(0,1) sharpens the softmax, so a few keys dominate as in a trained model.
     const std::vector<float> q = normal(static_cast<size_t>(m) * ldq, 2.0f, gen);
-    std::vector<uint16_t> kc(static_cast<size_t>(n_pos) * kv_stride), vc(kc.size());
     std::normal_distribution<float> g(0.0f, 1.0f);
-    for (auto& v : kc) v = formats::f32_to_fp16(g(gen));
-    for (auto& v : vc) v = formats::f32_to_fp16(g(gen));
-    std::vector<float> o, got, want;
-    const bitnet_attention_args a{sizeof a, m, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
-                                  q.data(), ldq, kc.data(), vc.data(), kv_stride, nullptr, ldo, nullptr, nullptr, 0, 0, 0};
-    bitnet_attention_args b = a;
-    auto reset = [&] {
-        o.assign(static_cast<size_t>(m) * ldo, NAN);
-        b.out = o.data();
-    };
-    reset();
-    both(l, k, ref, b, reset, [&] { return o; }, got, want);
-    expect_close(got, want, 1e-5, 1e-6, "attention out");
+    std::vector<uint16_t> kvals(static_cast<size_t>(n_pos) * h.n_kv_heads * D), vvals(kvals.size());
+    for (auto& v : kvals) v = formats::f32_to_fp16(g(gen));
+    for (auto& v : vvals) v = formats::f32_to_fp16(g(gen));
+    std::vector<float> interleaved_want;
+    for (const bool head_major : {false, true}) {
+        if (head_major && !reads_kv_head_stride(k)) continue;
+        SCOPED_TRACE(head_major ? "head-major cache" : "interleaved cache");
+        ASSERT_TRUE(reads_kv_head_stride(ref) || !head_major);
+        const TestKvLayout lay = TestKvLayout::make(head_major, h.n_kv_heads, D, n_pos);
+        std::vector<uint16_t> kc(lay.halves(h.n_kv_heads, n_pos), 0x7e00), vc(kc.size(), 0x7e00); // NaN padding
+        for (int32_t p = 0; p < n_pos; ++p)
+            for (int32_t kh = 0; kh < h.n_kv_heads; ++kh)
+                for (int32_t d = 0; d < D; ++d) {
+                    const size_t src = (size_t(p) * h.n_kv_heads + kh) * D + d;
+                    kc[size_t(lay.at(p, kh, D) + d)] = kvals[src];
+                    vc[size_t(lay.at(p, kh, D) + d)] = vvals[src];
+                }
+        std::vector<float> o, got, want;
+        bitnet_attention_args b{sizeof b, m, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
+                                q.data(), ldq, kc.data(), vc.data(), lay.kv_stride, nullptr, ldo, nullptr, nullptr, 0, 0, 0,
+                                lay.head_stride};
+        auto reset = [&] {
+            o.assign(static_cast<size_t>(m) * ldo, NAN);
+            b.out = o.data();
+        };
+        reset();
+        both(l, k, ref, b, reset, [&] { return o; }, got, want);
+        expect_close(got, want, 1e-5, 1e-6, "attention out");
+        if (!head_major) interleaved_want = want;
+        else EXPECT_EQ(0, std::memcmp(want.data(), interleaved_want.data(), want.size() * sizeof(float)))
+            << "the reference's head-major output differs from its interleaved one";
+    }
 }
 
 class Conformance : public ::testing::TestWithParam<Case> {};
@@ -432,24 +472,37 @@ void check_quantize(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_k
 // infinity, NaN payloads), cache positions outside the rows untouched.
 void check_kv_store(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref, int32_t width, int32_t m) {
     std::mt19937 gen(static_cast<uint32_t>(width * 13 + m));
-    const int32_t ld = width + 3, kv_stride = width + 8, pos0 = 5, n_pos = pos0 + m + 2;
+    const int32_t ld = width + 3, pos0 = 5, n_pos = pos0 + m + 2;
     std::vector<float> kx = normal(static_cast<size_t>(m) * ld, 3.0f, gen), vx = normal(kx.size(), 3.0f, gen);
     const float specials[] = {1.0f + 0x1p-11f,  1.0f + 0x3p-11f, 65504.0f, 65520.0f, 1e6f, -1e-8f, 0x1p-25f, 0x3p-26f,
                               6.1e-5f, -0.0f, std::numeric_limits<float>::infinity(),
                               std::bit_cast<float>(0x7fa00001u), std::bit_cast<float>(0xffc12345u)};
     for (size_t i = 0; i < std::size(specials) && i < kx.size(); ++i) kx[i] = vx[kx.size() - 1 - i] = specials[i];
-    auto run = [&](void* handle, const bitnet_kernel_desc& kd, std::vector<uint16_t>& kc, std::vector<uint16_t>& vc) {
-        kc.assign(static_cast<size_t>(n_pos) * kv_stride, 0xbeef);
-        vc = kc;
-        const bitnet_kv_store_args a{sizeof a, m, pos0, width, kx.data(), vx.data(), ld, kc.data(), vc.data(), kv_stride,
-                                     nullptr, nullptr, 0, 0, 0};
-        EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
-    };
-    std::vector<uint16_t> k1, v1, k2, v2;
-    run(l.inst->handle(), k, k1, v1);
-    run(loaded("scalar").inst->handle(), ref, k2, v2);
-    EXPECT_EQ(k1, k2) << "K cache differs";
-    EXPECT_EQ(v1, v2) << "V cache differs";
+    // Head-major needs heads of whole head_dim: the row as n_kv heads of head_dim where width allows.
+    const int32_t head_dim = width % 4 == 0 ? width / 4 : width, n_kv = width / head_dim;
+    for (const bool head_major : {false, true}) {
+        if (head_major && !reads_kv_head_stride(k)) continue;
+        SCOPED_TRACE(head_major ? "head-major cache" : "interleaved cache");
+        const TestKvLayout lay = head_major ? TestKvLayout::make(true, n_kv, head_dim, n_pos) : TestKvLayout{width + 8, 0};
+        auto run = [&](void* handle, const bitnet_kernel_desc& kd, std::vector<uint16_t>& kc, std::vector<uint16_t>& vc) {
+            kc.assign(lay.halves(n_kv, n_pos), 0xbeef);
+            vc = kc;
+            const bitnet_kv_store_args a{sizeof a, m, pos0, width, kx.data(), vx.data(), ld, kc.data(), vc.data(),
+                                         lay.kv_stride, nullptr, nullptr, 0, 0, 0, head_dim, lay.head_stride};
+            EXPECT_EQ(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name;
+        };
+        std::vector<uint16_t> k1, v1, k2, v2;
+        run(l.inst->handle(), k, k1, v1);
+        run(loaded("scalar").inst->handle(), ref, k2, v2);
+        EXPECT_EQ(k1, k2) << "K cache differs";
+        EXPECT_EQ(v1, v2) << "V cache differs";
+        // Where the reference put each value (the layout itself, not only agreement).
+        for (int32_t t = 0; t < m; ++t)
+            for (int32_t i = 0; i < width; ++i) {
+                const size_t at = size_t(lay.at(pos0 + t, i / head_dim, head_dim) + i % head_dim);
+                ASSERT_EQ(k2[at], formats::f32_to_fp16(kx[size_t(t) * ld + i])) << "row " << t << " value " << i;
+            }
+    }
 }
 
 TEST_P(Conformance, MatchesScalar) {

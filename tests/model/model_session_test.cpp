@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 namespace fs = std::filesystem;
@@ -209,4 +211,63 @@ TEST(PackedWeights, SharedAcrossKernelsCountedAndEqualToTheFilesBytes) {
     for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
     // Integer dots are exact; what remains is float order in the head, norms and attention.
     EXPECT_LT(worst, 1e-3);
+}
+
+namespace {
+// Runs a prompt, two single-token steps and one step of two sequences in one call (the _SEQS ops
+// where the router has them); every logit, in order.
+std::vector<float> run_steps(bitnet::model::Model& model, bitnet::Router& router, bool& head_major) {
+    bitnet::model::Session s(model, router, {64, 0, 16, 2});
+    head_major = s.kv_head_major();
+    const std::vector<int32_t> ids = {2990, 32, 934, 72, 295, 296, 269, 1251, 304, 279};
+    std::vector<float> all, step;
+    s.decode(0, ids, true, step);
+    all.insert(all.end(), step.begin(), step.end());
+    s.decode(1, std::span<const int32_t>(ids.data(), 4), false, step);
+    all.insert(all.end(), step.begin(), step.end());
+    for (int32_t t : {42, 7}) {
+        s.decode(0, std::span<const int32_t>(&t, 1), false, step);
+        all.insert(all.end(), step.begin(), step.end());
+    }
+    const std::vector<int32_t> seqs = {0, 1}, toks = {11, 12};
+    s.decode_parallel(seqs, toks, step);
+    all.insert(all.end(), step.begin(), step.end());
+    return all;
+}
+} // namespace
+
+// The CPU cache is head-major when every loaded kernel that touches it reads kv_head_stride, and
+// the layout changes where values live, never what is computed: the logits equal the interleaved
+// cache's bit for bit (same kernels, same order of operations).
+TEST(KvLayout, HeadMajorCacheGivesTheInterleavedCachesLogits) {
+    const auto dir = bitnet::testing::oracle_dir();
+    if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR); CI always has it";
+    bitnet::ThreadPool pool(2);
+    bitnet::PluginRegistry reg(&pool);
+    reg.discover({{bitnet::testing::build_plugin_dir(), "build"}});
+    ASSERT_NE(reg.find("scalar"), nullptr);
+    bool all_flagged = true;
+    for (const auto& p : reg.plugins())
+        for (const bitnet_kernel_desc* k : p->kernels())
+            if ((k->op == BITNET_OP_ATTENTION || k->op == BITNET_OP_ATTENTION_SEQS || k->op == BITNET_OP_KV_STORE ||
+                 k->op == BITNET_OP_KV_STORE_SEQS) && (k->flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) == 0)
+                all_flagged = false;
+    const auto model = bitnet::model::Model::load(*dir / "p2-bitnet-tiny-tq2_0.gguf");
+    std::vector<std::string> plugins = {"scalar"};
+    if (reg.find("avx512") != nullptr) plugins.push_back("avx512");
+    if (reg.find("avx2") != nullptr) plugins.push_back("avx2");
+    for (const std::string& plugin : plugins) {
+        SCOPED_TRACE(plugin);
+        bitnet::Router router(reg, {{{"all", plugin}}, {}});
+        bool head_major = false, interleaved_head_major = true;
+        ASSERT_EQ(::unsetenv("BITNET_KV_LAYOUT"), 0);
+        const std::vector<float> got = run_steps(*model, router, head_major);
+        EXPECT_EQ(head_major, all_flagged);
+        ASSERT_EQ(::setenv("BITNET_KV_LAYOUT", "interleaved", 1), 0);
+        const std::vector<float> want = run_steps(*model, router, interleaved_head_major);
+        ASSERT_EQ(::unsetenv("BITNET_KV_LAYOUT"), 0);
+        EXPECT_FALSE(interleaved_head_major);
+        ASSERT_EQ(got.size(), want.size());
+        EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << "logits differ";
+    }
 }
