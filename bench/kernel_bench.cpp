@@ -293,8 +293,9 @@ struct MemRead {
     double gb() const { return static_cast<double>(n) * 8 / 1e9; }
 };
 
-// Decode attention: one token over n_past + 1 keys of a random f16 cache; what it streams is the
-// keys and values of that context. In a decode step the layer's cache comes from DRAM (the weights
+// Decode attention: one token over n_past + 1 keys of a random f16 cache (head-major where the
+// kernel reads that layout, as a CPU session lays it out); what it streams is the keys and values
+// of that context. In a decode step the layer's cache comes from DRAM (the weights
 // streamed in between push it out), so the call rotates over copies of the cache as the cold
 // matmuls do.
 void bench_attention(benchmark::State& st, const bitnet_plugin_descriptor* d, std::string kernel, sig::Heads h,
@@ -319,8 +320,12 @@ void bench_attention(benchmark::State& st, const bitnet_plugin_descriptor* d, st
         std::copy(kc.begin(), kc.begin() + static_cast<std::ptrdiff_t>(cache), kc.begin() + static_cast<std::ptrdiff_t>(c * cache));
         std::copy(vc.begin(), vc.begin() + static_cast<std::ptrdiff_t>(cache), vc.begin() + static_cast<std::ptrdiff_t>(c * cache));
     }
+    // The layout a CPU session gives the kernel: head-major where it reads kv_head_stride (the
+    // random values need no rearranging; only where each head's positions sit changes).
+    const bool head_major = (kd->flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0;
     bitnet_attention_args a{sizeof a, 1, n_past, h.n_heads, h.n_kv_heads, D, 1.0f / std::sqrt(static_cast<float>(D)),
-                            q.data(), width, kc.data(), vc.data(), kv_width, out.data(), width, nullptr, nullptr, 0, 0, 0};
+                            q.data(), width, kc.data(), vc.data(), head_major ? D : kv_width, out.data(), width,
+                            nullptr, nullptr, 0, 0, 0, head_major ? int64_t(n_keys) * D : 0};
     int32_t next = 0;
     for (auto _ : st) {
         a.k_cache = kc.data() + static_cast<size_t>(next) * cache;

@@ -199,21 +199,42 @@ struct Attention {
         }
     }
 
-    // buf[0..n_keys): scores in, the reference's probabilities out: max, expf, a double sum in
-    // key order, times (float)(1 / sum), rounded to f16 on decode.
-    static void softmax(const bitnet_attention_args& a, float* buf, int64_t n_keys) {
-        float max_score = -INFINITY;
-        for (int64_t j = 0; j < n_keys; ++j) max_score = std::max(max_score, buf[j]);
+    // max(buf[0..n)) W at a time. The reference's running std::max picks the same value: a max is
+    // a max in any order (a NaN score, which std::max(running, NaN) skips, is skipped here too: vmaxps
+    // returns its second operand, the running max, when the first is NaN; and whether a zero max is
+    // +0 or -0 changes no score - max).
+    static float max_of(const float* buf, int64_t n) {
+        V m = S::set1(-INFINITY);
+        int64_t j = 0;
+        for (; j + W <= n; j += W) m = S::max(S::loadu(buf + j), m);
+        float r = S::hmax(m);
+        for (; j < n; ++j) r = std::max(r, buf[j]);
+        return r;
+    }
+
+    // bufs[g][0..n_keys) for G heads: scores in, the reference's probabilities out: max, expf, a
+    // double sum in key order, times (float)(1 / sum), rounded to f16 on decode. The G heads' sums
+    // advance together: each is still one chain in key order, but G independent chains keep the
+    // adder busy where one chain waited out every add's latency (a fifth of a head group's time
+    // at 4096 keys went to that wait, and most of another fifth to a scalar max loop).
+    template <int G>
+    static void softmax_heads(const bitnet_attention_args& a, float* const bufs[G], int64_t n_keys) {
+        float mx[G];
+        double sum[G];
+        for (int g = 0; g < G; ++g) {
+            mx[g] = max_of(bufs[g], n_keys);
+            sum[g] = 0.0;
+        }
         // expf W keys at a time (expf_libm.hpp: glibc's bit for bit), then the double adds in key
-        // order, in a loop of their own: a loop that also called libm sent the running sum through
+        // order, in a loop of their own: a loop that also called libm sent the running sums through
         // the stack on every key (a call clobbers every xmm register).
-        double sum = 0.0;
         for (int64_t j0 = 0; j0 < n_keys; j0 += W) {
             const int64_t left = std::min<int64_t>(W, n_keys - j0);
-            exp_minus(buf + j0, left, max_score);
-            for (int64_t j = j0; j < j0 + left; ++j) sum += buf[j];
+            for (int g = 0; g < G; ++g) exp_minus(bufs[g] + j0, left, mx[g]);
+            for (int64_t j = j0; j < j0 + left; ++j)
+                for (int g = 0; g < G; ++g) sum[g] += bufs[g][j];
         }
-        normalize(a, buf, n_keys, static_cast<float>(1.0 / sum));
+        for (int g = 0; g < G; ++g) normalize(a, bufs[g], n_keys, static_cast<float>(1.0 / sum[g]));
     }
 
     // buf[0..n) *= inv_sum, rounded to f16 on decode (as the reference).
@@ -256,11 +277,9 @@ struct Attention {
             outs[g] = buf[g];
         }
         scores_heads<G>(qs, k_head(a, h0), a.kv_stride, a.head_dim, n_keys, a.scale, outs);
+        softmax_heads<G>(a, outs, n_keys);
         float* rows[G];
-        for (int g = 0; g < G; ++g) {
-            softmax(a, buf[g], n_keys);
-            rows[g] = a.out + t * a.ldo + (h0 + g) * a.head_dim;
-        }
+        for (int g = 0; g < G; ++g) rows[g] = a.out + t * a.ldo + (h0 + g) * a.head_dim;
         accumulate_v_heads<G>(outs, v_head(a, h0), a.kv_stride, a.head_dim, n_keys, rows);
     }
 
@@ -275,7 +294,8 @@ struct Attention {
         load_q(a, t, h, q);
         if (n_keys <= kChunk) {
             scores(q, kb, a.kv_stride, D, 0, n_keys, a.scale, buf);
-            softmax(a, buf, n_keys);
+            float* const bufs[1] = {buf};
+            softmax_heads<1>(a, bufs, n_keys);
             const float* const probs[1] = {buf};
             float* const out[1] = {a.out + t * a.ldo + h * D};
             accumulate_v_heads<1>(probs, v_head(a, h), a.kv_stride, D, n_keys, out);
@@ -285,7 +305,7 @@ struct Attention {
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
             const int64_t cnt = std::min(kChunk, n_keys - p0);
             scores(q, kb, a.kv_stride, D, p0, cnt, a.scale, buf);
-            for (int64_t j = 0; j < cnt; ++j) max_score = std::max(max_score, buf[j]);
+            max_score = std::max(max_score, max_of(buf, cnt));
         }
         double sum = 0.0;
         for (int64_t p0 = 0; p0 < n_keys; p0 += kChunk) {
