@@ -400,21 +400,21 @@ void check_rope_kv_store_attention() {
                 Dev<float> dkn(kn), dvn(vn), dq(q), dout(std::vector<float>(size_t(m) * ldo, NAN));
                 const auto* ks = find_kernel(*e.cuda, BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32);
                 const auto* rs = find_kernel(*e.scalar, BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32);
-                bitnet_kv_store_args hs{sizeof hs, m, n_past, kvw, kn.data(), vn.data(), ldkv, kc.data(), vc.data(), kv_stride, nullptr, nullptr, 0, 0, 0};
+                bitnet_kv_store_args hs{sizeof hs, m, n_past, kvw, kn.data(), vn.data(), ldkv, kc.data(), vc.data(), kv_stride, nullptr, nullptr, 0, 0, 0, 0, 0};
                 ASSERT_EQ(rs->run(e.scalar->handle(), &hs, nullptr), BITNET_OK);
-                bitnet_kv_store_args gs{sizeof gs, m, n_past, kvw, dkn.ptr(), dvn.ptr(), ldkv, dkc.ptr(), dvc.ptr(), kv_stride, nullptr, nullptr, 0, 0, 0};
+                bitnet_kv_store_args gs{sizeof gs, m, n_past, kvw, dkn.ptr(), dvn.ptr(), ldkv, dkc.ptr(), dvc.ptr(), kv_stride, nullptr, nullptr, 0, 0, 0, 0, 0};
                 ASSERT_EQ(ks->run(e.cuda->handle(), &gs, nullptr), BITNET_OK);
                 EXPECT_EQ(dkc.get(), kc) << "kv_store K differs";
                 EXPECT_EQ(dvc.get(), vc) << "kv_store V differs";
                 const float scale = 1.0f / std::sqrt(float(D));
                 std::vector<float> want(size_t(m) * ldo, NAN);
                 bitnet_attention_args ha{sizeof ha, m, n_past, h.n_heads, h.n_kv_heads, D, scale, q.data(), ldq,
-                                         kc.data(), vc.data(), kv_stride, want.data(), ldo, nullptr, nullptr, 0, 0, 0};
+                                         kc.data(), vc.data(), kv_stride, want.data(), ldo, nullptr, nullptr, 0, 0, 0, 0};
                 const auto* ka = find_kernel(*e.cuda, BITNET_OP_ATTENTION, BITNET_WF_NONE, BITNET_ACT_F32);
                 const auto* ra = find_kernel(*e.scalar, BITNET_OP_ATTENTION, BITNET_WF_NONE, BITNET_ACT_F32);
                 ASSERT_EQ(ra->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                 bitnet_attention_args ga{sizeof ga, m, n_past, h.n_heads, h.n_kv_heads, D, scale, dq.ptr(), ldq,
-                                         dkc.ptr(), dvc.ptr(), kv_stride, dout.ptr(), ldo, nullptr, nullptr, 0, 0, 0};
+                                         dkc.ptr(), dvc.ptr(), kv_stride, dout.ptr(), ldo, nullptr, nullptr, 0, 0, 0, 0};
                 ASSERT_EQ(ka->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                 close_or_report(dout.get(), want, 1e-5, 1e-6, "attention");
             }
@@ -450,10 +450,10 @@ void check_rope_kv_store_attention() {
                 const auto* rs = find_kernel(*e.scalar, BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
                 ASSERT_NE(ks, nullptr);
                 bitnet_kv_store_args hs{sizeof hs, m, 0, kvw, kn.data(), vn.data(), ldq, kc.data(), vc.data(), kv_stride,
-                                        pos.data(), slot.data(), slot_stride, n_slots, n_ctx};
+                                        pos.data(), slot.data(), slot_stride, n_slots, n_ctx, 0, 0};
                 ASSERT_EQ(rs->run(e.scalar->handle(), &hs, nullptr), BITNET_OK);
                 bitnet_kv_store_args gs{sizeof gs, m, 0, kvw, dkn.ptr(), dvn.ptr(), ldq, dkc.ptr(), dvc.ptr(), kv_stride,
-                                        dpos.ptr(), dslot.ptr(), slot_stride, n_slots, n_ctx};
+                                        dpos.ptr(), dslot.ptr(), slot_stride, n_slots, n_ctx, 0, 0};
                 ASSERT_EQ(ks->run(e.cuda->handle(), &gs, nullptr), BITNET_OK);
                 EXPECT_EQ(dkc.get(), kc) << "kv_store_seqs K differs";
                 EXPECT_EQ(dvc.get(), vc) << "kv_store_seqs V differs";
@@ -461,14 +461,14 @@ void check_rope_kv_store_attention() {
                 std::vector<float> want(size_t(m) * ldo, NAN);
                 bitnet_attention_args ha{sizeof ha, m, 0, h.n_heads, h.n_kv_heads, D, scale, q.data(), ldq, kc.data(),
                                          vc.data(), kv_stride, want.data(), ldo, pos.data(), slot.data(), slot_stride,
-                                         n_slots, n_ctx};
+                                         n_slots, n_ctx, 0};
                 const auto* ka = find_kernel(*e.cuda, BITNET_OP_ATTENTION_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
                 const auto* ra = find_kernel(*e.scalar, BITNET_OP_ATTENTION_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
                 ASSERT_NE(ka, nullptr);
                 ASSERT_EQ(ra->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                 bitnet_attention_args ga{sizeof ga, m, 0, h.n_heads, h.n_kv_heads, D, scale, dq.ptr(), ldq, dkc.ptr(),
                                          dvc.ptr(), kv_stride, dout.ptr(), ldo, dpos.ptr(), dslot.ptr(), slot_stride,
-                                         n_slots, n_ctx};
+                                         n_slots, n_ctx, 0};
                 ASSERT_EQ(ka->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                 close_or_report(dout.get(), want, 1e-5, 1e-6, "attention_seqs");
             }

@@ -118,9 +118,13 @@ inline const std::vector<Heads>& heads() {
     return list;
 }
 // Tokens already in the KV cache when attention runs (0: the first batch of a sequence).
-// A context longer than the 4096 scores an x86 attention item keeps at once, for M <= 3 only (the
-// scalar reference is slow there).
-inline constexpr int32_t kLongAttentionPast = 4100;
+// Long contexts, for M <= 3 only (the scalar reference is slow there): 1029 keys end mid-block
+// (the x86 kernels take keys 16 or 8 at a time, values 64 at a time); 4100 is past the 4096
+// scores an x86 attention item keeps at once.
+inline const std::vector<int32_t>& long_attention_n_past() {
+    static const std::vector<int32_t> list = {1029, 4100};
+    return list;
+}
 
 inline const std::vector<int32_t>& attention_n_past() {
     static const std::vector<int32_t> list = {0, 1, 37, 300};

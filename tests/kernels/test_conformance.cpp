@@ -111,8 +111,9 @@ std::vector<Case> all_cases() {
                         else {
                             for (int32_t past : sig::attention_n_past())
                                 out.push_back({plugin, k.name, static_cast<int>(i), m, past});
-                            // Past the x86 kernels' 4096-key score buffer (a pass per chunk).
-                            if (m <= 3) out.push_back({plugin, k.name, static_cast<int>(i), m, sig::kLongAttentionPast});
+                            if (m <= 3)
+                                for (int32_t past : sig::long_attention_n_past())
+                                    out.push_back({plugin, k.name, static_cast<int>(i), m, past});
                         }
                     }
             } else if (k.op == BITNET_OP_RMSNORM || k.op == BITNET_OP_FFN_ACT || k.op == BITNET_OP_ADD ||
