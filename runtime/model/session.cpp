@@ -81,19 +81,22 @@ std::string coverage_gap(const LoadedPlugin& p, const HParams& hp, Weights& W, i
     return {};
 }
 
-// Whether a host-memory cache can be head-major: every loaded kernel that could touch it (the
-// routed one or a fall-back) reads kv_head_stride. BITNET_KV_LAYOUT=interleaved keeps a
+// Whether a host-memory cache can be head-major: every kernel the router could pick for it (the
+// routed one or a fall-back, from the plugins of the router's device kind: a GPU plugin's kernels
+// never see a CPU session's cache) reads kv_head_stride. BITNET_KV_LAYOUT=interleaved keeps a
 // position's heads side by side (A/B runs of the two layouts).
 bool kv_head_major_ok(const Router& router) {
     if (const char* env = std::getenv("BITNET_KV_LAYOUT"); env != nullptr && std::string_view(env) == "interleaved")
         return false;
-    for (const auto& p : router.registry().plugins())
+    for (const auto& p : router.registry().plugins()) {
+        if (p->device_kind() != router.options().device) continue;
         for (const bitnet_kernel_desc* k : p->kernels()) {
             const bool kv = k->op == BITNET_OP_ATTENTION || k->op == BITNET_OP_ATTENTION_SEQS ||
                             k->op == BITNET_OP_KV_STORE || k->op == BITNET_OP_KV_STORE_SEQS;
             const uint32_t flags = BITNET_HAS_MEMBER(k, bitnet_kernel_desc, flags) ? k->flags : 0;
             if (kv && (flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) == 0) return false;
         }
+    }
     return true;
 }
 
