@@ -57,6 +57,23 @@ public:
         args_.kv_stride = width;
         args_.out = out_.data();
         args_.ldo = args_.ldq;
+        // The same cache head-major (ABI 1.4), for kernels that read that layout: they are checked
+        // and timed on the layout a CPU session gives them, against the same expected output.
+        const int32_t D = shape_.head_dim;
+        k_hm_.resize(k_.size());
+        v_hm_.resize(v_.size());
+        for (int32_t p = 0; p < len; ++p)
+            for (int32_t h = 0; h < shape_.n_kv_heads; ++h)
+                for (int32_t d = 0; d < D; ++d) {
+                    const size_t from = size_t(p) * width + size_t(h) * D + d, to = (size_t(h) * len + p) * D + d;
+                    k_hm_[to] = k_[from];
+                    v_hm_[to] = v_[from];
+                }
+        args_hm_ = args_;
+        args_hm_.k_cache = k_hm_.data();
+        args_hm_.v_cache = v_hm_.data();
+        args_hm_.kv_stride = D;
+        args_hm_.kv_head_stride = int64_t(len) * D;
     }
 
     ReferenceTiming make_reference(const KernelRef& ref) override {
@@ -71,7 +88,9 @@ public:
 
     void poison() override { std::fill(out_.data(), out_.data() + out_.size(), std::nanf("")); }
     bitnet_status run(const KernelRef& k) override {
-        return detail::run_kernel(k, shape_, &args_, scratch_);
+        const bool head_major = BITNET_HAS_MEMBER(k.desc, bitnet_kernel_desc, flags) &&
+                                (k.desc->flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0;
+        return detail::run_kernel(k, shape_, head_major ? &args_hm_ : &args_, scratch_);
     }
 
     std::string check() override {
@@ -96,10 +115,10 @@ private:
     Scratch& scratch_;
     int32_t n_past_;
     std::vector<float> q_;
-    std::vector<uint16_t> k_, v_;
+    std::vector<uint16_t> k_, v_, k_hm_, v_hm_;
     Guarded<float> out_;
     std::vector<float> expected_;
-    bitnet_attention_args args_{};
+    bitnet_attention_args args_{}, args_hm_{};
 };
 
 class QuantizeWorkload final : public Workload {
