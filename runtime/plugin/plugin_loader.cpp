@@ -5,9 +5,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <boost/dll/shared_library.hpp>
 
-#include <algorithm>
 #include <array>
 #include <exception>
 
@@ -60,13 +62,33 @@ LoadedPlugin::LoadedPlugin(boost::dll::shared_library lib, const bitnet_plugin_d
       name_(desc->name), version_(desc->version), build_id_(desc->build_id ? desc->build_id : "") {
     size_t count = 0;
     const bitnet_kernel_desc* table = desc_->get_kernels(instance_, &count);
-    for (size_t i = 0; table != nullptr && i < count; ++i) {
-        if (std::string why = kernel_problem(table[i]); !why.empty()) {
+    // The entries are the plugin's struct_size apart, which is smaller than ours for a plugin
+    // built against an older minor (1.4 added `flags`). Each usable entry is copied into a
+    // zero-filled descriptor of this host's size (members the plugin does not have read as 0 /
+    // NULL); its struct_size stays the plugin's, so BITNET_HAS_MEMBER still tells them apart.
+    const size_t stride = table != nullptr && count > 0 ? table[0].struct_size : 0;
+    if (table != nullptr && count > 0 && stride < kMinKernelSize) {
+        logger().warn("plugin {}: kernel table ignored: entry struct_size {} is smaller than ABI 1.0's {}", name_,
+                      stride, kMinKernelSize);
+        count = 0;
+    }
+    kernel_copies_.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+        const auto* entry = reinterpret_cast<const bitnet_kernel_desc*>(reinterpret_cast<const char*>(table) + i * stride);
+        if (entry->struct_size != stride) {
+            logger().warn("plugin {}: kernel #{} ignored: struct_size {} differs from the table's {}", name_, i,
+                          entry->struct_size, stride);
+            continue;
+        }
+        bitnet_kernel_desc k{};
+        std::memcpy(&k, entry, std::min(stride, sizeof k));
+        if (std::string why = kernel_problem(k); !why.empty()) {
             logger().warn("plugin {}: kernel #{} ignored: {}", name_, i, why);
             continue;
         }
-        kernels_.push_back(&table[i]);
+        kernel_copies_.push_back(k);
     }
+    for (const bitnet_kernel_desc& k : kernel_copies_) kernels_.push_back(&k);
     if (BITNET_HAS_MEMBER(desc_, bitnet_plugin_descriptor, get_device_iface) && desc_->get_device_iface)
         device_ = desc_->get_device_iface(instance_);
 }

@@ -48,6 +48,7 @@ private:
     void* instance_;
     std::filesystem::path path_;
     std::string name_, version_, build_id_;
+    std::vector<bitnet_kernel_desc> kernel_copies_; // this host's size; never resized after construction
     std::vector<const bitnet_kernel_desc*> kernels_;
     const bitnet_device_iface* device_ = nullptr;
 };

@@ -146,7 +146,7 @@ void check_attention(int M, int n_past, int H, int H_kv, int D) {
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 
     std::vector<float> out1(static_cast<size_t>(M) * ldo, -7.0f), out2 = out1;
-    bitnet_attention_args a{sizeof a, M, n_past, H, H_kv, D, scale, q.data(), ldq, k.data(), v.data(), kv_stride, out1.data(), ldo, nullptr, nullptr, 0, 0, 0};
+    bitnet_attention_args a{sizeof a, M, n_past, H, H_kv, D, scale, q.data(), ldq, k.data(), v.data(), kv_stride, out1.data(), ldo, nullptr, nullptr, 0, 0, 0, 0};
     ASSERT_EQ(env.one.run("attention_f16kv__scalar", a), BITNET_OK);
     a.out = out2.data();
     ASSERT_EQ(env.two.run("attention_f16kv__scalar", a), BITNET_OK);
@@ -200,7 +200,7 @@ TEST(ScalarAttention, DecodeRoundsProbabilitiesToF16) {
     for (auto& h : k) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
     for (auto& h : v) h = formats::f32_to_fp16(rng.uniform(-1.0f, 1.0f));
     std::vector<float> out(D);
-    bitnet_attention_args a{sizeof a, 1, P - 1, 1, 1, D, 0.5f, q.data(), D, k.data(), v.data(), D, out.data(), D, nullptr, nullptr, 0, 0, 0};
+    bitnet_attention_args a{sizeof a, 1, P - 1, 1, 1, D, 0.5f, q.data(), D, k.data(), v.data(), D, out.data(), D, nullptr, nullptr, 0, 0, 0, 0};
     ASSERT_EQ(env.one.run("attention_f16kv__scalar", a), BITNET_OK);
     // Same softmax, p through f16, f32 sum in position order.
     std::vector<float> s(P);

@@ -98,7 +98,7 @@ bitnet_status run(void*, const void* args, void*) {
 
 const bitnet_kernel_desc kKernels[] = {
     {sizeof(bitnet_kernel_desc), "matmul_i2s_i8row__" TEST_PLUGIN_NAME, BITNET_OP_MATMUL, BITNET_WF_I2_S,
-     BITNET_ACT_I8_ROW, 1, 0, 128, 1, nullptr, &pack, &release, nullptr, &run},
+     BITNET_ACT_I8_ROW, 1, 0, 128, 1, nullptr, &pack, &release, nullptr, &run, 0},
 };
 
 int32_t probe(char*, size_t) { return 1; }

@@ -50,15 +50,41 @@ static bitnet_status run_add(void* plugin, const void* args_v, void* workspace) 
     return BITNET_OK;
 }
 
+#ifndef TEST_OLD_KERNEL_DESC
 static const bitnet_kernel_desc kernels[] = {
     {sizeof(bitnet_kernel_desc), "add_f32__test", BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32,
-     0, 0, 0, 0, NULL, NULL, NULL, NULL, run_add},
+     0, 0, 0, 0, NULL, NULL, NULL, NULL, run_add, 0},
 };
+#else
+/* bitnet_kernel_desc as ABI 1.3 laid it out (before `flags`), three entries: a host must step
+ * through the table by the entries' struct_size, not by its own sizeof. */
+typedef struct {
+    uint32_t struct_size;
+    const char* name;
+    bitnet_op op;
+    bitnet_weight_format weight_format;
+    bitnet_act_type act_type;
+    int32_t m_min, m_max;
+    int32_t k_multiple;
+    int32_t n_multiple;
+    int32_t (*supports)(void* plugin, const bitnet_shape* shape);
+    bitnet_status (*pack_weights)(void* plugin, const bitnet_shape* shape, const void* data, size_t size,
+                                  void** packed, size_t* packed_bytes);
+    void (*release_packed)(void* plugin, void* packed);
+    size_t (*workspace_size)(void* plugin, const bitnet_shape* shape);
+    bitnet_status (*run)(void* plugin, const void* args, void* workspace);
+} kernel_desc_1_3;
+static const kernel_desc_1_3 kernels[] = {
+    {sizeof(kernel_desc_1_3), "add_f32__old0", BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, 1, 0, 1, 1, NULL, NULL, NULL, NULL, run_add},
+    {sizeof(kernel_desc_1_3), "add_f32__old1", BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, 2, 0, 1, 1, NULL, NULL, NULL, NULL, run_add},
+    {sizeof(kernel_desc_1_3), "add_f32__old2", BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, 3, 0, 1, 1, NULL, NULL, NULL, NULL, run_add},
+};
+#endif
 
 static const bitnet_kernel_desc* get_kernels(void* plugin, size_t* count) {
     (void)plugin;
     *count = sizeof(kernels) / sizeof(kernels[0]);
-    return kernels;
+    return (const bitnet_kernel_desc*)(const void*)kernels;
 }
 
 static const bitnet_plugin_descriptor descriptor = {

@@ -77,6 +77,7 @@ static const bitnet_kernel_desc example_kernels[] = {
         1, 0,   /* any number of tokens */
         128, 1, /* K a multiple of the I2_S block */
         NULL, NULL, NULL, NULL, example_matmul,
+        0,      /* flags (ABI 1.4): no KV ops here */
     },
 };
 

@@ -422,7 +422,10 @@ typedef struct bitnet_plugin_descriptor {
     /* Release everything the instance holds. Called once, after all work using it has finished. */
     void (*destroy)(void* plugin);
 
-    /* The kernel table. The array lives as long as the instance; *count entries. */
+    /* The kernel table. The array lives as long as the instance; *count entries, each
+     * struct_size bytes (the plugin's sizeof(bitnet_kernel_desc), the same for every entry): a
+     * host built against another minor steps through it by the entries' struct_size, not its
+     * own sizeof (bitnet_kernel_desc grew in 1.4). */
     const bitnet_kernel_desc* (*get_kernels)(void* plugin, size_t* count);
 
     /* Device memory. NULL for BITNET_DEVICE_CPU plugins (the host uses its own memory). */
