@@ -3,9 +3,10 @@
 // for a fixed context length. Head-major is what CPU attention wants: a head's keys are one
 // contiguous stream instead of head_dim of every n_kv_heads*head_dim halves (decode attention over
 // 4096 keys, one head group, kernel bench, cold: 115-132 us contiguous vs 196-233 us interleaved);
-// the host uses it when every kernel that touches the cache reads ABI 1.4's kv_head_stride. A layer's slots are
-// evenly spaced (slot_stride()), so one ATTENTION_SEQS call can address every sequence. The memory is mapped lazily (anonymous mmap), so only
-// positions actually written become resident: a 4096-position cache costs RSS for the tokens used.
+// the host uses it when every kernel that touches the cache reads ABI 1.4's kv_head_stride.
+// A layer's slots are evenly spaced (slot_stride()), so one ATTENTION_SEQS call can address every
+// sequence. The memory is mapped lazily (anonymous mmap), so only positions actually written
+// become resident: a 4096-position cache costs RSS for the tokens used.
 // A device session keeps the same layout in device memory allocated through a plugin's
 // bitnet_device_iface (the pointers are then device pointers, used only by that plugin's kernels).
 #pragma once

@@ -90,12 +90,8 @@ bool kv_head_major_ok(const Router& router) {
         return false;
     for (const auto& p : router.registry().plugins()) {
         if (p->device_kind() != router.options().device) continue;
-        for (const bitnet_kernel_desc* k : p->kernels()) {
-            const bool kv = k->op == BITNET_OP_ATTENTION || k->op == BITNET_OP_ATTENTION_SEQS ||
-                            k->op == BITNET_OP_KV_STORE || k->op == BITNET_OP_KV_STORE_SEQS;
-            const uint32_t flags = BITNET_HAS_MEMBER(k, bitnet_kernel_desc, flags) ? k->flags : 0;
-            if (kv && (flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) == 0) return false;
-        }
+        for (const bitnet_kernel_desc* k : p->kernels())
+            if (kv_cache_op(k->op) && !reads_kv_head_stride(*k)) return false;
     }
     return true;
 }

@@ -53,6 +53,15 @@ private:
     const bitnet_device_iface* device_ = nullptr;
 };
 
+// Whether a loaded kernel reads ABI 1.4's kv_head_stride. The loader's copies are zero-filled past a
+// plugin's struct_size, so a kernel of an older plugin reads as not.
+inline bool reads_kv_head_stride(const bitnet_kernel_desc& k) { return (k.flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0; }
+// The ops that read or write the KV cache.
+inline bool kv_cache_op(bitnet_op op) {
+    return op == BITNET_OP_ATTENTION || op == BITNET_OP_ATTENTION_SEQS || op == BITNET_OP_KV_STORE ||
+           op == BITNET_OP_KV_STORE_SEQS;
+}
+
 // Human-readable name of a status code ("out of memory", ...).
 const char* status_string(bitnet_status s);
 

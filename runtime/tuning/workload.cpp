@@ -2,6 +2,7 @@
 #include "tuning/workload.hpp"
 
 #include "formats/formats.hpp"
+#include "plugin/plugin_loader.hpp"
 
 #include <fmt/format.h>
 
@@ -88,9 +89,7 @@ public:
 
     void poison() override { std::fill(out_.data(), out_.data() + out_.size(), std::nanf("")); }
     bitnet_status run(const KernelRef& k) override {
-        const bool head_major = BITNET_HAS_MEMBER(k.desc, bitnet_kernel_desc, flags) &&
-                                (k.desc->flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0;
-        return detail::run_kernel(k, shape_, head_major ? &args_hm_ : &args_, scratch_);
+        return detail::run_kernel(k, shape_, reads_kv_head_stride(*k.desc) ? &args_hm_ : &args_, scratch_);
     }
 
     std::string check() override {

@@ -250,10 +250,8 @@ TEST(KvLayout, HeadMajorCacheGivesTheInterleavedCachesLogits) {
     bool all_flagged = true;
     for (const auto& p : reg.plugins())
         for (const bitnet_kernel_desc* k : p->kernels())
-            if (p->device_kind() == BITNET_DEVICE_CPU)
-                if ((k->op == BITNET_OP_ATTENTION || k->op == BITNET_OP_ATTENTION_SEQS || k->op == BITNET_OP_KV_STORE ||
-                     k->op == BITNET_OP_KV_STORE_SEQS) && (k->flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) == 0)
-                    all_flagged = false;
+            if (p->device_kind() == BITNET_DEVICE_CPU && bitnet::kv_cache_op(k->op) && !bitnet::reads_kv_head_stride(*k))
+                all_flagged = false;
     const auto model = bitnet::model::Model::load(*dir / "p2-bitnet-tiny-tq2_0.gguf");
     std::vector<std::string> plugins = {"scalar"};
     if (reg.find("avx512") != nullptr) plugins.push_back("avx512");
