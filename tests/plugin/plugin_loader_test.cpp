@@ -71,27 +71,35 @@ TEST_F(PluginLoaderTest, NewerMinorAbiStillLoads) {
     EXPECT_TRUE(r->loaded) << r->reason;
 }
 
-// ABI 1.4 grew bitnet_kernel_desc: a 1.3 plugin's table is read at its own stride, and the members
-// it does not have read as zero.
-TEST_F(PluginLoaderTest, OlderMinorKernelTableIsReadAtItsOwnStride) {
-    const PluginRecord* r = record_named(reg_, "test-older-minor");
+// A plugin's kernel table is read at its entries' stride, whatever the host's own sizeof: ABI 1.4
+// grew bitnet_kernel_desc, so a 1.3 plugin's entries are smaller (the members it lacks read as
+// zero) and a later minor's may be larger.
+void expect_three_add_kernels(const PluginRegistry& reg, const std::string& plugin, const std::string& prefix,
+                              bool older) {
+    SCOPED_TRACE(plugin);
+    const PluginRecord* r = record_named(reg, plugin);
     ASSERT_NE(r, nullptr);
     ASSERT_TRUE(r->loaded) << r->reason;
-    const auto* p = reg_.find("test-older-minor");
+    const auto* p = reg.find(plugin);
     ASSERT_NE(p, nullptr);
     ASSERT_EQ(p->kernels().size(), 3u);
     for (int i = 0; i < 3; ++i) {
         const bitnet_kernel_desc& k = *p->kernels()[size_t(i)];
-        EXPECT_EQ(std::string(k.name), "add_f32__old" + std::to_string(i));
+        EXPECT_EQ(std::string(k.name), prefix + std::to_string(i));
         EXPECT_EQ(k.m_min, i + 1);
-        EXPECT_LT(k.struct_size, sizeof(bitnet_kernel_desc));
-        EXPECT_FALSE(BITNET_HAS_MEMBER(&k, bitnet_kernel_desc, flags));
+        if (older) EXPECT_LT(k.struct_size, sizeof(bitnet_kernel_desc));
+        else EXPECT_GT(k.struct_size, sizeof(bitnet_kernel_desc));
+        EXPECT_EQ(BITNET_HAS_MEMBER(&k, bitnet_kernel_desc, flags), !older);
         EXPECT_EQ(k.flags, 0u);
         float x[2] = {1, 2}, y[2] = {10, 20};
         bitnet_add_args a{sizeof(bitnet_add_args), 1, 2, x, 2, y, 2};
         EXPECT_EQ(k.run(p->instance(), &a, nullptr), BITNET_OK);
         EXPECT_FLOAT_EQ(y[1], 22.0f);
     }
+}
+TEST_F(PluginLoaderTest, KernelTablesAreReadAtTheirOwnStride) {
+    expect_three_add_kernels(reg_, "test-older-minor", "add_f32__old", true);
+    expect_three_add_kernels(reg_, "test-future-minor", "add_f32__new", false);
 }
 
 TEST_F(PluginLoaderTest, WrongAbiMajorIsRefused) { expect_refused("test-bad-abi", "ABI version mismatch: plugin built for ABI 99.0"); }

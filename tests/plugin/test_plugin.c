@@ -50,7 +50,23 @@ static bitnet_status run_add(void* plugin, const void* args_v, void* workspace) 
     return BITNET_OK;
 }
 
-#ifndef TEST_OLD_KERNEL_DESC
+#if defined(TEST_FUTURE_KERNEL_DESC)
+/* A later minor's bitnet_kernel_desc: a member appended that this host does not know, so the
+ * entries are larger than the host's own sizeof. */
+typedef struct {
+    bitnet_kernel_desc base;
+    uint64_t future_member;
+} kernel_desc_future;
+#define FUTURE_KERNEL(name, m_min)                                                                        \
+    {{sizeof(kernel_desc_future), name, BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32, m_min, 0, 1, 1, NULL, NULL, \
+      NULL, NULL, run_add, 0},                                                                            \
+     0xdeadbeefu}
+static const kernel_desc_future kernels[] = {
+    FUTURE_KERNEL("add_f32__new0", 1),
+    FUTURE_KERNEL("add_f32__new1", 2),
+    FUTURE_KERNEL("add_f32__new2", 3),
+};
+#elif !defined(TEST_OLD_KERNEL_DESC)
 static const bitnet_kernel_desc kernels[] = {
     {sizeof(bitnet_kernel_desc), "add_f32__test", BITNET_OP_ADD, BITNET_WF_NONE, BITNET_ACT_F32,
      0, 0, 0, 0, NULL, NULL, NULL, NULL, run_add, 0},
