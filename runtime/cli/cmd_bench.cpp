@@ -167,6 +167,10 @@ int cmd_bench(int argc, char** argv) {
         {"bytes_per_token", bytes_per_token},
         {"bandwidth_gbs", bw.gb_per_s},
         {"roofline_fraction", roofline},
+        // How the run held its memory, which moves both figures (see README: --no-mmap, BITNET_KV_LAYOUT).
+        {"device", session.device()},
+        {"weights", env->model->file().mapped() ? "mmap" : "read"},
+        {"kv_layout", session.kv_head_major() ? "head-major" : "interleaved"},
     };
     if (!par_tps.empty())
         j["parallel"] = {{"n_seq", parallel}, {"tokens_per_s", median(par_tps)}, {"mad_tokens_per_s", mad(par_tps)},
@@ -181,9 +185,11 @@ int cmd_bench(int argc, char** argv) {
         return 0;
     }
     const auto& hp = env->model->hparams();
-    std::cout << fmt::format("model: {} ({}, {} layers, hidden {}, {:.1f} MB read per token), threads {}\n",
+    std::cout << fmt::format("model: {} ({}, {} layers, hidden {}, {:.1f} MB read per token), threads {}, weights {}, "
+                             "KV cache {}\n",
                              mopts.model.empty() ? "(default)" : mopts.model, hp.arch_name, hp.n_layer, hp.n_embd,
-                             bytes_per_token / 1e6, threads);
+                             bytes_per_token / 1e6, threads, j["weights"].get<std::string>(),
+                             j["kv_layout"].get<std::string>());
     std::cout << fmt::format("| test  | tokens/s (median ± MAD) | p50 ms | p95 ms |\n|-------|------------------------|--------|--------|\n");
     if (n_prompt > 0) std::cout << fmt::format("| pp{:<3} | {:>10.2f} ± {:<9.2f} |        |        |\n", n_prompt, median(pp_tps), mad(pp_tps));
     if (n_gen > 0)

@@ -76,6 +76,7 @@ public:
     uint32_t version() const { return version_; }
     uint64_t alignment() const { return alignment_; }
     size_t file_size() const { return size_; }
+    bool mapped() const { return mapped_; } // Load::map (else the bytes are an anonymous copy)
     // Keys in file order.
     const std::vector<std::pair<std::string, Value>>& metadata() const { return kv_; }
     const Value* find(std::string_view key) const;     // nullptr if absent

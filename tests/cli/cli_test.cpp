@@ -156,6 +156,13 @@ TEST(Cli, BenchJsonContract) {
     // Every timed token's latency, for spotting slow-token bursts.
     EXPECT_EQ(j["tg"]["samples_ms"].size(), 8u);
     EXPECT_EQ(j["tg"]["n_depth"], 0);
+    // How memory was held: the default maps the file; on the CPU, whose plugins all read the
+    // head-major cache, the cache is head-major (a GPU session keeps the interleaved one).
+    EXPECT_EQ(j["weights"], "mmap");
+    EXPECT_EQ(j["kv_layout"], j["device"] == "cpu" ? "head-major" : "interleaved") << j["device"];
+    r = sh("bench -m " + oracle_file("p2-bitnet-tiny-tq2_0.gguf") + " -t 1 -p 4 -n 2 -r 1 --no-mmap --json");
+    ASSERT_EQ(r.code, 0) << r.out;
+    EXPECT_EQ(nlohmann::json::parse(r.out)["weights"], "read");
 }
 
 // -d N: the generated tokens attend to N tokens already in the cache (llama-bench's -d); a depth
