@@ -162,6 +162,13 @@ TEST(ModelLoad, TruncatedFileIsAClearError) {
     fs::remove_all(tmp.parent_path());
 }
 
+// The build tree's plugins, loaded on a 2-thread pool.
+struct BuildPlugins {
+    bitnet::ThreadPool pool{2};
+    bitnet::PluginRegistry reg{&pool};
+    BuildPlugins() { reg.discover({{bitnet::testing::build_plugin_dir(), "build"}}); }
+};
+
 } // namespace
 
 // A plugin that repacks at load (avx512 runs TQ1_0 as TQ2_0): the decode and prefill kernels name
@@ -172,9 +179,8 @@ TEST(ModelLoad, TruncatedFileIsAClearError) {
 TEST(PackedWeights, SharedAcrossKernelsCountedAndEqualToTheFilesBytes) {
     const auto dir = bitnet::testing::oracle_dir();
     if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR); CI always has it";
-    bitnet::ThreadPool pool(2);
-    bitnet::PluginRegistry reg(&pool);
-    reg.discover({{bitnet::testing::build_plugin_dir(), "build"}});
+    BuildPlugins build;
+    bitnet::PluginRegistry& reg = build.reg;
     ASSERT_NE(reg.find("scalar"), nullptr);
     if (reg.find("avx512") == nullptr) {
         std::string why = "plugin 'avx512' is not loaded here";
@@ -237,15 +243,14 @@ std::vector<float> run_steps(bitnet::model::Model& model, bitnet::Router& router
 } // namespace
 
 // The CPU cache is head-major when every CPU kernel that touches it reads kv_head_stride (a GPU
-// plugin loaded beside them does not matter), and
-// the layout changes where values live, never what is computed: the logits equal the interleaved
-// cache's bit for bit (same kernels, same order of operations).
+// plugin loaded beside them does not matter), and the layout changes where values live, never
+// what is computed: the logits equal the interleaved cache's bit for bit (same kernels, same
+// order of operations).
 TEST(KvLayout, HeadMajorCacheGivesTheInterleavedCachesLogits) {
     const auto dir = bitnet::testing::oracle_dir();
     if (!dir) GTEST_SKIP() << "oracle folder not found (set BITNET_ORACLE_DIR); CI always has it";
-    bitnet::ThreadPool pool(2);
-    bitnet::PluginRegistry reg(&pool);
-    reg.discover({{bitnet::testing::build_plugin_dir(), "build"}});
+    BuildPlugins build;
+    bitnet::PluginRegistry& reg = build.reg;
     ASSERT_NE(reg.find("scalar"), nullptr);
     bool all_flagged = true;
     for (const auto& p : reg.plugins())
