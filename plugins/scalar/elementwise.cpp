@@ -61,7 +61,7 @@ namespace {
 // Row t of K and V into the cache at position offset `dst` halves (f32 -> f16, round to nearest
 // even); a head-major cache takes it a head (head_dim values) at a time.
 void store_row(const bitnet_kv_store_args& a, int64_t t, int64_t dst) {
-    const int64_t src = t * a.ld, hs = sdk::kv_store_head_stride(a);
+    const int64_t src = t * a.ld, hs = sdk::kv_head_stride(a);
     const int32_t piece = hs != 0 ? a.head_dim : a.width;
     for (int32_t i = 0; i < a.width; ++i) {
         const int64_t at = dst + (i / piece) * hs + i % piece;
@@ -97,7 +97,7 @@ bitnet_status run_kv_store_seqs_f16(void* plugin, const void* args, void*) noexc
         plugin, args, what, SCALAR_SIZE_UPTO(bitnet_kv_store_args, max_keys),
         [&](const Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
             if (const char* why = kv_store_args_error(a, a.max_keys)) return invalid(p, what, why);
-            const int64_t hs = sdk::kv_store_head_stride(a);
+            const int64_t hs = sdk::kv_head_stride(a);
             if (const char* why = sdk::seq_rows_error(a.m, a.row_pos, a.row_slot, a.slot_stride, a.n_slots, a.max_keys,
                                                       hs == 0 ? int64_t(a.max_keys) * a.kv_stride
                                                               : int64_t(a.width / a.head_dim) * hs))

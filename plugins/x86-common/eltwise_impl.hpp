@@ -142,7 +142,7 @@ struct Eltwise {
                     return invalid(p, what, "k, v or a cache pointer is NULL");
                 if (const char* why = sdk::kv_store_layout_error(a, int64_t(a.pos0) + a.m)) return invalid(p, what, why);
                 // A head-major cache takes a row a head at a time.
-                const int64_t hs = sdk::kv_store_head_stride(a);
+                const int64_t hs = sdk::kv_head_stride(a);
                 const int32_t piece = hs != 0 ? a.head_dim : a.width;
                 for_rows(p, a.m, [&](int64_t m0, int64_t m1) {
                     for (int64_t t = m0; t < m1; ++t) {

@@ -141,11 +141,18 @@ inline const char* seq_rows_error(int32_t m, const int32_t* row_pos, const int32
     return nullptr;
 }
 
-// Halves between the KV heads of a position in the cache an ATTENTION or KV_STORE call names
-// (ABI 1.4's kv_head_stride, or head_dim for a writer that predates it or leaves it 0).
+// An ATTENTION or KV_STORE call's kv_head_stride (ABI 1.4), or 0 for a writer that predates it:
+// non-zero means a head-major cache.
+template <class Args>
+inline int64_t kv_head_stride(const Args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(Args, kv_head_stride) ? a.kv_head_stride : 0;
+}
+
+// Halves between the KV heads of a position in the cache such a call names: kv_head_stride(), or
+// head_dim when that is 0 (a position's heads side by side).
 template <class Args>
 inline int64_t kv_head_offset(const Args& a, int32_t head_dim) noexcept {
-    const int64_t s = a.struct_size >= BITNET_SIZE_UPTO(Args, kv_head_stride) ? a.kv_head_stride : 0;
+    const int64_t s = kv_head_stride(a);
     return s != 0 ? s : head_dim;
 }
 
@@ -162,17 +169,11 @@ inline const char* kv_layout_error(int32_t n_kv_heads, int32_t head_dim, int32_t
     return nullptr;
 }
 
-// A KV_STORE call's head-major stride (ABI 1.4's kv_head_stride), or 0: each position's row is
-// written in one piece.
-inline int64_t kv_store_head_stride(const bitnet_kv_store_args& a) noexcept {
-    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_kv_store_args, kv_head_stride) ? a.kv_head_stride : 0;
-}
-
 // The cache layout rules of bitnet_kv_store_args (ld and the layout, not the pointers) for `keys`
 // positions per slot: null when they hold, else why not.
 inline const char* kv_store_layout_error(const bitnet_kv_store_args& a, int64_t keys) noexcept {
     if (a.ld < a.width) return "ld < width";
-    const int64_t hs = kv_store_head_stride(a);
+    const int64_t hs = kv_head_stride(a);
     if (hs == 0) return a.kv_stride < a.width ? "kv_stride < width" : nullptr;
     if (a.head_dim <= 0 || a.width % a.head_dim != 0) return "width is not a multiple of a positive head_dim";
     return kv_layout_error(a.width / a.head_dim, a.head_dim, a.kv_stride, hs, keys);
