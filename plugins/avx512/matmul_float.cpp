@@ -149,6 +149,7 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
 
 // F16 at M = 1: x86-common/f16_gemv_impl.hpp (256-bit converts and FMAs measured faster there
 // than 512-bit ones); 16 rows in flight, their accumulators in 32 of the 32 vector registers.
+// (Unlike the int8 heads, 8 rows lost inside the model: t1 18.7 -> 21.4 ms, t2 12.1 -> 13.4.)
 constexpr int kGemvRowsF16 = 16;
 
 template <class Fmt>
@@ -237,9 +238,11 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
-// Decode streams 16 rows side by side: cold 2B-4T head, one thread, 10.7-10.9 ms with 4 rows,
-// 8.6-8.9 ms with 16 (bench/kernel_bench.cpp .../head/m1/t1/cold, alternated).
-constexpr int kGemvRowsQ6_K = 16;
+// Decode streams 8 rows side by side. Cold 2B-4T head, one thread, kernel bench: 10.7-10.9 ms
+// with 4 rows, 8.6-8.9 ms with 16 (.../head/m1/t1/cold). Inside the model, 16 and 8 rows
+// alternated call by call (`bitnet bench --pin matmul=avx512 -t N -p 0 -n 128 -r 2`), 8 won:
+// t1 9.75 -> 9.35 ms, t2 6.98 -> 6.50 ms (the kernel bench alternating the same way: 2-3 %).
+constexpr int kGemvRowsQ6_K = 8;
 
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs, bool prefetch,
@@ -307,11 +310,13 @@ void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* x
         for (int t = 0; t < T; ++t) out[r][t] = hsum_f32(acc[r][t]);
 }
 
-// Decode streams 16 rows side by side (prefetching the next 16): rows in flight set the bandwidth.
-// Cold 2B-4T head, one thread: 4 rows 15.4-15.5 ms, 8 rows 13.0-13.3, 16 rows 12.6-13.3;
-// prefetching 64 rows ahead instead of the next group 12.9-14.2; one block per 256-bit vpdpbusd
-// instead of a pair per 512-bit one no different (12.1-14.6).
-constexpr int kGemvRowsQ8_0 = 16;
+// Decode streams 8 rows side by side (prefetching the next 8): rows in flight set the bandwidth.
+// Cold 2B-4T head, one thread, kernel bench: 4 rows 15.4-15.5 ms, 8 rows 13.0-13.3, 16 rows
+// 12.6-13.3; prefetching 64 rows ahead instead of the next group 12.9-14.2; one block per 256-bit
+// vpdpbusd instead of a pair per 512-bit one no different (12.1-14.6). Inside the model, 16 and 8
+// rows alternated call by call (`bitnet bench --pin matmul=avx512 -t N -p 0 -n 128 -r 2`, Q8_0
+// head file), 8 won: t1 14.3 -> 12.3 ms, t2 10.1 -> 9.4 ms.
+constexpr int kGemvRowsQ8_0 = 8;
 
 bitnet_status q8_0_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     auto tile = [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* xs, bool prefetch,

@@ -60,16 +60,22 @@ constexpr int64_t kMaxBlocks = 4096;
 
 // Decode, M = 1: the weights stream from DRAM once, kGemvRows rows side by side (rows left over
 // go one at a time). One accumulator per row: the second code register is shifted up by 4 bits
-// so fields 2|0 sit at bits 6|4 like the first's (the GEMM tile's trick), both carry the
-// per-half scale 64|16 and add into one register, so 16 rows fit in the register file.
-// bitnet bench -t 1/-t 2 on the 2B-4T file, alternated with an 8-row tile of two accumulators per
-// row: tg 30.6/31.8 -> 30.5/35.0 and 38.3/39.8 -> 40.0/40.6 tok/s.
+// so fields 2|0 sit at bits 6|4 like the first's (the GEMM tile's trick), and both carry the
+// per-half scale 64|16 and add into one register.
 //
-// Prefetch: one line per row every other block (a line holds two blocks' codes), `pf` bytes
-// ahead (0: none), spread over the loop rather than issued in a burst per tile: on the AMD EPYC this was
-// tuned on, that beat a per-tile burst 64 rows ahead (x86::kWeightPrefetchRows), and prefetcht0
-// beat t1/t2/nta.
-constexpr int kGemvRows = 16;
+// Prefetch: one line per row every other block (a line holds two blocks' codes) for the next
+// group's rows (`pf` bytes ahead, 0: none), spread over the loop rather than issued in a burst
+// per tile: on the AMD EPYC this was tuned on, that beat a per-tile burst 64 rows ahead
+// (x86::kWeightPrefetchRows), and prefetcht0 beat t1/t2/nta.
+//
+// 8 rows (the next group, 5 KiB ahead at K = 2560) beat 16 (10 KiB ahead) in every decode
+// matmul of 2B-4T, 1 and 2 threads: the two tiles alternated call by call inside
+// `bitnet bench -t N -p 0 -n 128 -r 2`, twice per thread count, us per call 16 -> 8 rows:
+//   t1: ffn_gate/up 137 -> 125, ffn_down 156 -> 134, q/o 51.4 -> 46.4, k/v 13.2 -> 11.8
+//   t2: ffn_gate/up 116-125 -> 111-117, ffn_down 119-123 -> 110-119, q/o 44-46 -> 41-43
+// Dropping the software prefetch cost 15-90 %; 12 rows, or 8 rows prefetching 16 ahead, sat
+// between the two.
+constexpr int kGemvRows = 8;
 
 template <int R>
 void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
