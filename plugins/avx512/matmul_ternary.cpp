@@ -63,19 +63,26 @@ constexpr int64_t kMaxBlocks = 4096;
 // so fields 2|0 sit at bits 6|4 like the first's (the GEMM tile's trick), and both carry the
 // per-half scale 64|16 and add into one register.
 //
-// Prefetch: one line per row every other block (a line holds two blocks' codes) for the next
-// group's rows (`pf` bytes ahead, 0: none), spread over the loop rather than issued in a burst
-// per tile: on the AMD EPYC this was tuned on, that beat a per-tile burst 64 rows ahead
-// (x86::kWeightPrefetchRows), and prefetcht0 beat t1/t2/nta.
+// Prefetch: the rows of a group are one contiguous span (R x rb bytes); the prefetches walk the
+// span about kPrefetchBytes ahead (whole groups: the next one at K = 6912, the one after at
+// K = 2560) in address order, a few lines per block, spread over the loop rather than issued in a
+// burst per tile. Measured inside `bitnet bench -t N -p 0 -n 128 -r 2`, variants alternated call
+// by call (a temporary switch in this kernel), us per call on 2B-4T:
+//  - address order against the loop's (one line per row every other block), both the next
+//    group: t2 ffn_gate/up 124 / 126 -> 110 / 115, ffn_down 127 / 133 -> 107 / 112, q/o
+//    45 / 47 -> 44 / 44; t1 down 145 / 143 -> 129 / 130, the others the same;
+//  - ~12 KiB ahead against the next group (differs at K = 2560 only): t1 ffn_gate/up
+//    136 / 140 -> 130 / 130, q/o 51 / 50 -> 48 / 49; t2 the same;
+//  - no software prefetch: 15-90 % slower. prefetcht0 beat t1/t2/nta, and spreading beat a
+//    per-tile burst 64 rows ahead (x86::kWeightPrefetchRows) on the AMD EPYC this was tuned on.
 //
-// 8 rows (the next group, 5 KiB ahead at K = 2560) beat 16 (10 KiB ahead) in every decode
-// matmul of 2B-4T, 1 and 2 threads: the two tiles alternated call by call inside
-// `bitnet bench -t N -p 0 -n 128 -r 2`, twice per thread count, us per call 16 -> 8 rows:
+// 8 rows beat 16 in every decode matmul of 2B-4T at 1 and 2 threads (the same harness, both
+// prefetching the next group in the loop's order; us per call 16 -> 8 rows):
 //   t1: ffn_gate/up 137 -> 125, ffn_down 156 -> 134, q/o 51.4 -> 46.4, k/v 13.2 -> 11.8
 //   t2: ffn_gate/up 116-125 -> 111-117, ffn_down 119-123 -> 110-119, q/o 44-46 -> 41-43
-// Dropping the software prefetch cost 15-90 %; 12 rows, or 8 rows prefetching 16 ahead, sat
-// between the two.
+// 12 rows sat between the two.
 constexpr int kGemvRows = 8;
+constexpr size_t kPrefetchBytes = 12 * 1024;
 
 template <int R>
 void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
@@ -83,11 +90,12 @@ void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, i
     __m512i acc[R];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
+    // Lines of the span ahead per block, rounded up so the span is covered before the loop ends.
+    const int64_t per_block = (static_cast<int64_t>(R * rb) + 64 * nblk - 1) / (64 * nblk);
+    const uint8_t* ahead = w + pf;
+    const uint8_t* const ahead_end = pf != 0 ? ahead + R * rb : ahead;
     for (int64_t b = 0; b < nblk; ++b) {
-        if (pf != 0 && b % 2 == 0) {
-#pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + b * 32 + pf, 0, 3);
-        }
+        for (int64_t i = 0; i < per_block && ahead < ahead_end; ++i, ahead += 64) __builtin_prefetch(ahead, 0, 3);
         const __m512i x0 = _mm512_loadu_si512(x + b * 128), x1 = _mm512_loadu_si512(x + b * 128 + 64);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
@@ -181,6 +189,8 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     };
     if (a.m == 1) {
         const int32_t qs = qsum_of(0);
+        const size_t group = kGemvRows * rb;
+        const int64_t ahead = std::max<int64_t>(1, static_cast<int64_t>((kPrefetchBytes + group / 2) / group));
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
             x86::walk_gemv_rows<kGemvRows>(W, rb, n0, n1, [&]<int R>(int64_t n, size_t pf) {
                 int32_t dots[R] = {};
@@ -191,7 +201,7 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
                     for (int r = 0; r < R; ++r) dots[r] += part[r];
                 }
                 for (int r = 0; r < R; ++r) a.y[n + r] = i2s_out(dots[r], qs, xq.scales[0], a.w->scale);
-            });
+            }, ahead);
         });
         return BITNET_OK;
     }

@@ -62,15 +62,16 @@ inline void prefetch(const void* p, size_t bytes) {
 }
 
 // Decode over rows [n0, n1) of a weight matrix with `rb` bytes per row, as walk_row_groups, for
-// micro-kernels that prefetch the next group while computing one: group(n, pf) gets the distance
-// in bytes to prefetch at (the next GR rows), or 0 when those rows are not all in the range. The
-// range's first group is requested up front. The host cuts a matmul into several parts per thread,
-// and each part would otherwise start on DRAM latency and end fetching rows another part reads.
+// micro-kernels that prefetch a group ahead while computing one: group(n, pf) gets the distance
+// in bytes to prefetch at (`ahead` groups of GR rows on), or 0 when the next group is not all in
+// the range. The range's first `ahead` groups are requested up front. The host cuts a matmul into
+// several parts per thread, and each part would otherwise start on DRAM latency and end fetching
+// rows another part reads.
 template <int GR, class Group>
-inline void walk_gemv_rows(const void* w, size_t rb, int64_t n0, int64_t n1, Group&& group) {
-    prefetch(static_cast<const char*>(w) + n0 * rb, static_cast<size_t>(std::min<int64_t>(GR, n1 - n0)) * rb);
+inline void walk_gemv_rows(const void* w, size_t rb, int64_t n0, int64_t n1, Group&& group, int64_t ahead = 1) {
+    prefetch(static_cast<const char*>(w) + n0 * rb, static_cast<size_t>(std::min<int64_t>(GR * ahead, n1 - n0)) * rb);
     walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
-        group.template operator()<R>(n, n + R + GR <= n1 ? static_cast<size_t>(GR) * rb : size_t{0});
+        group.template operator()<R>(n, n + R + GR <= n1 ? static_cast<size_t>(GR * ahead) * rb : size_t{0});
     });
 }
 
