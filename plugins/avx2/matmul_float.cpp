@@ -172,10 +172,11 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
     __m256 acc[R][T];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    x86::SpanPrefetch ahead(w + R * rb, prefetch ? R * rb : 0, nb); // decode: the next group
     for (int64_t b = 0; b < nb; ++b) {
+        ahead.step();
         for (int r = 0; r < R; ++r) {
             const uint8_t* blk = w + r * rb + b * 210;
-            if (prefetch) x86::prefetch(blk + x86::kWeightPrefetchRows * rb, 210);
             const auto* sc = reinterpret_cast<const int8_t*>(blk + 192);
             const __m256i coef = _mm256_mullo_epi16(
                 _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))), _mm256_set1_epi16(-32));
@@ -217,7 +218,10 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
 }
 
 // Decode streams 8 rows side by side: cold 2B-4T head, one thread, 17.1-18.1 ms with 2 rows,
-// 12.9-13.5 ms with 8, 13.3-14.5 with 16 (bench/kernel_bench.cpp .../head/m1/t1/cold).
+// 12.9-13.5 ms with 8, 13.3-14.5 with 16 (bench/kernel_bench.cpp .../head/m1/t1/cold). The next
+// group prefetched in address order (x86::SpanPrefetch) rather than each row's blocks 64 rows
+// ahead, alternated call by call inside `bitnet bench --pin matmul=avx2 -p 0 -n 128 -r 2` (a
+// temporary switch): t1 10.9 -> 10.3 ms, t2 7.2 -> 6.6 ms. (The Q8_0 head: within 1-3 %.)
 constexpr int kGemvRowsQ6_K = 8;
 
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
@@ -240,10 +244,11 @@ void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* x
     __m256 acc[R][T];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = _mm256_setzero_ps();
+    x86::SpanPrefetch ahead(w + R * rb, prefetch ? R * rb : 0, nb); // decode: the next group
     for (int64_t b = 0; b < nb; ++b) {
+        ahead.step();
         for (int r = 0; r < R; ++r) {
             const uint8_t* blk = w + r * rb + b * 34;
-            if (prefetch) x86::prefetch(blk + R * rb, 34); // the next group's rows (decode)
             const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2));
             const __m256i aw = _mm256_sign_epi8(wq, wq);
             const float dw = half_to_float(blk);

@@ -67,8 +67,13 @@ void i2s_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* const* x,
 
 // Decode, M = 1: the weights stream from DRAM once, kGemvRows rows side by side so the loads of
 // several rows are in flight at once and the block's 128 activations are loaded once for all of
-// them (with the GEMM's two rows the loop waits on each row's load). One prefetch per row every
-// other block (a line holds two blocks' codes) for the next tile's rows (pf = 0: none).
+// them (with the GEMM's two rows the loop waits on each row's load). The rows ahead are prefetched
+// as one span in address order, about 12 KiB on (x86::SpanPrefetch, x86::groups_ahead; pf = 0:
+// none), as the avx512 kernel does. Against one line per row every other block one group ahead,
+// alternated call by call in `bitnet bench --pin matmul=avx2 -p 0 -n 128 -r 2` (a temporary
+// switch), us per call t1 / t2: ffn_gate/up 173 -> 161 / 113 -> 106, q/o 64.8 -> 60.0 /
+// 43.4 -> 41.4, k/v 16.3 -> 14.9 / 12.2 -> 13.2, ffn_down 159 -> 167 / 108 -> 111: 3-4 % less
+// per token in all.
 constexpr int kGemvRows = 8;
 
 template <int R>
@@ -76,9 +81,9 @@ void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, i
     const __m256i m3 = _mm256_set1_epi8(3), ones = _mm256_set1_epi16(1);
     __m256i acc[R];
     for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
+    x86::SpanPrefetch ahead(w + pf, pf != 0 ? R * rb : 0, nblk);
     for (int64_t b = 0; b < nblk; ++b) {
-        if (pf != 0 && b % 2 == 0)
-            for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + b * 32 + pf, 0, 3);
+        ahead.step();
         const int8_t* xb = x + b * 128;
         const __m256i x0 = load32(xb), x1 = load32(xb + 32), x2 = load32(xb + 64), x3 = load32(xb + 96);
         for (int r = 0; r < R; ++r) {
@@ -108,7 +113,7 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
                     const float unscaled = static_cast<float>(dots[r] - qs) / xq.scales[0];
                     a.y[n + r] = unscaled * a.w->scale;
                 }
-            });
+            }, x86::groups_ahead(kGemvRows * rb));
         });
         return BITNET_OK;
     }

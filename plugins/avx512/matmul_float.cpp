@@ -218,10 +218,11 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
     __m512 acc[R][T];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    x86::SpanPrefetch ahead(w + R * rb, prefetch ? R * rb : 0, nb); // decode: the next group
     for (int64_t b = 0; b < nb; ++b) {
+        ahead.step();
         for (int r = 0; r < R; ++r) {
             const uint8_t* blk = w + r * rb + b * 210;
-            if (prefetch) x86::prefetch(blk + x86::kWeightPrefetchRows * rb, 210);
             Q6KBlock u;
             unpack_q6k(blk, u);
             for (int t = 0; t < T; ++t) {
@@ -239,9 +240,11 @@ void q6k_q8k_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8KRow* xs
 }
 
 // Decode streams 8 rows side by side. Cold 2B-4T head, one thread, kernel bench: 10.7-10.9 ms
-// with 4 rows, 8.6-8.9 ms with 16 (.../head/m1/t1/cold). Inside the model, 16 and 8 rows
-// alternated call by call (`bitnet bench --pin matmul=avx512 -t N -p 0 -n 128 -r 2`), 8 won:
-// t1 9.75 -> 9.35 ms, t2 6.98 -> 6.50 ms (the kernel bench alternating the same way: 2-3 %).
+// with 4 rows, 8.6-8.9 ms with 16 (.../head/m1/t1/cold). Inside the model, variants alternated
+// call by call (a temporary switch; `bitnet bench --pin matmul=avx512 -t N -p 0 -n 128 -r 2`):
+// 8 rows against 16, t1 9.75 -> 9.35 ms, t2 6.98 -> 6.50 ms; then the next group prefetched in
+// address order (x86::SpanPrefetch) against each row's blocks 64 rows ahead, t1 8.9 -> 8.1 and
+// 8.4 -> 7.7 ms, t2 7.8 -> 6.5, 7.2 -> 5.9 and 5.4 -> 4.3 ms.
 constexpr int kGemvRowsQ6_K = 8;
 
 bitnet_status q6k_matmul(const Plugin& p, const bitnet_matmul_args& a) {
@@ -272,7 +275,9 @@ void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* x
     __m512 acc[R][T];
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    x86::SpanPrefetch ahead(w + R * rb, prefetch ? R * rb : 0, (nb + 1) / 2); // decode: the next group
     for (int64_t b = 0; b < nb; b += 2) {
+        ahead.step();
         // An odd block count ends with one block in the low half: its high half multiplies zeros.
         const bool two = b + 1 < nb;
         const __mmask16 lanes = two ? 0xffff : 0x00ff;
@@ -289,7 +294,6 @@ void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* x
         }
         for (int r = 0; r < R; ++r) {
             const uint8_t* blk = w + r * rb + b * 34;
-            if (prefetch) x86::prefetch(blk + R * rb, 68); // the next group's rows (decode)
             __m512i wq = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 2)));
             uint16_t h0, h1 = 0;
             std::memcpy(&h0, blk, 2);
@@ -314,8 +318,10 @@ void q8_0_q8_tile(const uint8_t* w, size_t rb, int64_t nb, const x86::Q8_0Row* x
 // Cold 2B-4T head, one thread, kernel bench: 4 rows 15.4-15.5 ms, 8 rows 13.0-13.3, 16 rows
 // 12.6-13.3; prefetching 64 rows ahead instead of the next group 12.9-14.2; one block per 256-bit
 // vpdpbusd instead of a pair per 512-bit one no different (12.1-14.6). Inside the model, 16 and 8
-// rows alternated call by call (`bitnet bench --pin matmul=avx512 -t N -p 0 -n 128 -r 2`, Q8_0
-// head file), 8 won: t1 14.3 -> 12.3 ms, t2 10.1 -> 9.4 ms.
+// rows alternated call by call (a temporary switch; `bitnet bench --pin matmul=avx512 -t N -p 0
+// -n 128 -r 2`, Q8_0 head file), 8 won: t1 14.3 -> 12.3 ms, t2 10.1 -> 9.4 ms; prefetching the
+// next group in address order (x86::SpanPrefetch) rather than row by row: t1 11.8 -> 11.3 ms,
+// t2 6.6 -> 5.8 ms.
 constexpr int kGemvRowsQ8_0 = 8;
 
 bitnet_status q8_0_matmul(const Plugin& p, const bitnet_matmul_args& a) {

@@ -64,7 +64,7 @@ constexpr int64_t kMaxBlocks = 4096;
 // per-half scale 64|16 and add into one register.
 //
 // Prefetch: the rows of a group are one contiguous span (R x rb bytes); the prefetches walk the
-// span about kPrefetchBytes ahead (whole groups: the next one at K = 6912, the one after at
+// span about x86::kSpanPrefetchBytes ahead (whole groups: the next one at K = 6912, the one after at
 // K = 2560) in address order, a few lines per block, spread over the loop rather than issued in a
 // burst per tile. Measured inside `bitnet bench -t N -p 0 -n 128 -r 2`, variants alternated call
 // by call (a temporary switch in this kernel), us per call on 2B-4T:
@@ -82,7 +82,6 @@ constexpr int64_t kMaxBlocks = 4096;
 //   t2: ffn_gate/up 116-125 -> 111-117, ffn_down 119-123 -> 110-119, q/o 44-46 -> 41-43
 // 12 rows sat between the two.
 constexpr int kGemvRows = 8;
-constexpr size_t kPrefetchBytes = 12 * 1024;
 
 template <int R>
 void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, int32_t out[], size_t pf) {
@@ -90,12 +89,9 @@ void i2s_gemv_tile(const uint8_t* w, size_t rb, int64_t nblk, const int8_t* x, i
     __m512i acc[R];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_si512();
-    // Lines of the span ahead per block, rounded up so the span is covered before the loop ends.
-    const int64_t per_block = (static_cast<int64_t>(R * rb) + 64 * nblk - 1) / (64 * nblk);
-    const uint8_t* ahead = w + pf;
-    const uint8_t* const ahead_end = pf != 0 ? ahead + R * rb : ahead;
+    x86::SpanPrefetch ahead(w + pf, pf != 0 ? R * rb : 0, nblk);
     for (int64_t b = 0; b < nblk; ++b) {
-        for (int64_t i = 0; i < per_block && ahead < ahead_end; ++i, ahead += 64) __builtin_prefetch(ahead, 0, 3);
+        ahead.step();
         const __m512i x0 = _mm512_loadu_si512(x + b * 128), x1 = _mm512_loadu_si512(x + b * 128 + 64);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
@@ -189,8 +185,7 @@ bitnet_status i2s_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     };
     if (a.m == 1) {
         const int32_t qs = qsum_of(0);
-        const size_t group = kGemvRows * rb;
-        const int64_t ahead = std::max<int64_t>(1, static_cast<int64_t>((kPrefetchBytes + group / 2) / group));
+        const int64_t ahead = x86::groups_ahead(kGemvRows * rb);
         x86::parallel_ranges(p, a.n, kRowAlign, [&](int64_t n0, int64_t n1) {
             x86::walk_gemv_rows<kGemvRows>(W, rb, n0, n1, [&]<int R>(int64_t n, size_t pf) {
                 int32_t dots[R] = {};
