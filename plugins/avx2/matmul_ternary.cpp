@@ -169,7 +169,9 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
     constexpr int kShift[4] = {0, 2, 4, 6}; // bit pair l of byte m: element 32l + m of the half
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
+    x86::SpanPrefetch ahead = x86::tq_gemv_prefetch<R, T>(w, rb, nb);
     for (int64_t b = 0; b < nb; ++b) {
+        ahead.step();
         __m256i s16[R][T];
         for (int h = 0; h < 2; ++h) {
             __m256i c[R][4];

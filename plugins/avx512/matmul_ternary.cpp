@@ -280,14 +280,6 @@ struct TqBlockSums {
     }
 };
 
-// Decode (T = 1) prefetches the rows two groups ahead, a line per row per block, spread over the
-// loop (x86::tq_matmul_loop leaves it to the tile). Kernel bench, ffn_gate_up m1 cold, against a
-// burst of the next group at the start of each: t1 226-241 -> 203-220 us, t2 129-139 -> 121-123.
-template <int R, int T>
-inline void tq_gemv_prefetch(const uint8_t* w, size_t rb, size_t at) {
-    if constexpr (T == 1)
-        for (int r = 0; r < R; ++r) __builtin_prefetch(w + r * rb + at + 2 * R * rb, 0, 3);
-}
 
 // TQ2_0 block: 32 bytes per 128 elements, bit pair l of byte m is element 32l + m; f16 d at 64.
 template <int R, int T>
@@ -297,10 +289,11 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t) sumf[r][t] = 0.0f;
     TqBlockSums<R, T> sums;
+    x86::SpanPrefetch ahead = x86::tq_gemv_prefetch<R, T>(w, rb, nb);
     for (int64_t b = 0; b < nb; ++b) {
         __m512i acc[R][T];
         sums.start(acc, bs, b);
-        tq_gemv_prefetch<R, T>(w, rb, b * 66 + 32);
+        ahead.step();
         for (int h = 0; h < 2; ++h) {
             __m512i c0[R], c1[R];
             for (int r = 0; r < R; ++r) {
@@ -326,7 +319,7 @@ void tq2_tile(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* x, c
 
 // TQ2_0 only: TQ1_0 runs here after pack_weights made it TQ2_0 (tq1_repack.cpp).
 bitnet_status tq2_matmul(const Plugin& p, const bitnet_matmul_args& a) {
-    return x86::tq_matmul_loop<kRows, kTokens, kTqGemvRows, /*tile_prefetches=*/true>(
+    return x86::tq_matmul_loop<kRows, kTokens, kTqGemvRows>(
         p, a, kRowAlign, &sum_q,
         [&]<int R, int T>(const uint8_t* w, size_t rb, int64_t nb, const int8_t* const* xs, const int32_t* const* bs,
                           const float* const* da, float sumf[][kTokens]) { tq2_tile<R, T>(w, rb, nb, xs, bs, da, sumf); });

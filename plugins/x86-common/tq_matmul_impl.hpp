@@ -14,10 +14,24 @@ namespace bitnet::x86 {
 
 constexpr int64_t kTqTable = 4096; // int32 block sums per chunk: one token's blocks up to K = 1M
 
-// GR: rows a decode (M = 1) step streams side by side (the plugin's tile must take R = GR, T = 1).
-// TilePrefetches: the tile prefetches ahead itself at T = 1; otherwise the loop requests the next
-// group of rows before each group.
-template <int MR, int NT, int GR, bool TilePrefetches = false, class SumQ, class Tile>
+// Decode (T = 1) tiles prefetch the rows ahead themselves, spread over their block loop: the
+// span about kSpanPrefetchBytes on, in address order. In `bitnet bench -p 0 -n 128 -r 2` on the
+// 2B-4T TQ2_0 file, alternated call by call (a temporary switch), us per call, two runs:
+//  - avx512, against a line per row per block two groups ahead: t2 ffn_gate/up 139 / 133 ->
+//    125 / 117, ffn_down 134 / 131 -> 122 / 122, q/o 51 / 50 -> 45 / 44; t1 gate/up 164 / 157 ->
+//    137 / 129, down 152 / 147 -> 158 / 150, q/o 63 / 61 -> 52 / 50;
+//  - avx2, against a burst of the next group before each group: t2 gate/up 175 / 160 ->
+//    154 / 149, down 249 / 234 -> 154 / 151, q/o 68 / 66 -> 62 / 64; t1 gate/up 274 / 282 ->
+//    263 / 268, down 423 / 437 -> 260 / 266.
+template <int R, int T>
+SpanPrefetch tq_gemv_prefetch(const uint8_t* w, size_t rb, int64_t nb) {
+    const size_t group = static_cast<size_t>(R) * rb;
+    return SpanPrefetch(w + static_cast<size_t>(groups_ahead(group)) * group, T == 1 ? group : 0, nb);
+}
+
+// GR: rows a decode (M = 1) step streams side by side (the plugin's tile must take R = GR, T = 1,
+// and prefetch with tq_gemv_prefetch).
+template <int MR, int NT, int GR, class SumQ, class Tile>
 bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64_t row_align, SumQ&& sum_q,
                              Tile&& tile) {
     static_assert(NT == 4, "dispatch_tile covers 1..4 tokens");
@@ -29,7 +43,7 @@ bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64
     const int64_t chunk = std::clamp<int64_t>(kTqTable / nb, 1, 64);
     if (a.m == 1 && GR > MR) {
         // Decode: GR rows in flight (more loads outstanding, and GR independent per-block
-        // reductions for the out-of-order core to overlap), the next group prefetched.
+        // reductions for the out-of-order core to overlap).
         parallel_ranges(p, a.n, row_align, [&](int64_t n0, int64_t n1) {
             int32_t sums[kTqTable];
             for (int64_t b = 0; b < nb; ++b) sums[b] = sum_q(xq.data + b * 256, 256);
@@ -37,7 +51,6 @@ bitnet_status tq_matmul_loop(const Plugin& p, const bitnet_matmul_args& a, int64
             const int32_t* bs[NT] = {sums};
             const float* da[NT] = {xq.scales};
             walk_row_groups<GR>(n0, n1, [&]<int R>(int64_t n) {
-                if (!TilePrefetches) prefetch(W + (n + GR) * rb, static_cast<size_t>(R) * rb);
                 float sumf[GR][NT];
                 tile.template operator()<R, 1>(W + n * rb, rb, nb, xs, bs, da, sumf);
                 for (int r = 0; r < R; ++r) a.y[n + r] = sumf[r][0] * a.w->scale;
