@@ -15,6 +15,7 @@
 #include "model/logits.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -90,6 +91,20 @@ int cmd_bench(int argc, char** argv) {
     OpProfile pp_profile(installed), tg_profile(installed);
     double pp_wall = 0, tg_wall = 0;
     std::vector<double> pp_tps, tg_tps, lat_ms, ttft_ms;
+    // The bandwidth a decode gets moves while a benchmark runs (on shared machines by tens of
+    // percent within a minute), so each repetition's tg run is followed by its own probe and the
+    // roofline fraction is the median of the repetitions' pairs. The probe's 2 GiB buffer is not
+    // the model's memory: the peak RSS is read before each probe and its high-water mark reset
+    // after it. Where that reset is refused, one probe runs after every repetition, as a whole.
+    uint64_t peak_rss = peak_rss_bytes();
+    const bool paired = n_gen > 0 && reset_peak_rss();
+    std::vector<double> bw_gbs;
+    auto probe = [&] {
+        router.set_observer(installed);
+        peak_rss = std::max(peak_rss, peak_rss_bytes());
+        bw_gbs.push_back(measure_read_bandwidth(*env->runtime->pool).gb_per_s);
+        if (paired) reset_peak_rss();
+    };
     for (int r = 0; r < reps; ++r) {
         if (n_prompt > 0) {
             if (profile) router.set_observer(&pp_profile);
@@ -124,6 +139,7 @@ int cmd_bench(int argc, char** argv) {
             }
             tg_wall += total;
             tg_tps.push_back(n_gen / total);
+            if (paired) probe();
         }
     }
     // N sequences, one token each per step, each continuing greedily from its own logits.
@@ -145,12 +161,17 @@ int cmd_bench(int argc, char** argv) {
         }
         par_tps.push_back(double(parallel) * n_gen / total);
     }
-    // Peak RSS before the bandwidth probe, whose buffer is not the model's.
-    const uint64_t peak_rss = peak_rss_bytes();
-    const auto bw = measure_read_bandwidth(*env->runtime->pool);
+    if (!paired) probe();
+    peak_rss = std::max(peak_rss, peak_rss_bytes());
     const size_t bytes_per_token = env->model->weights().bytes_per_token();
     const double tg = median(tg_tps);
-    const double roofline = bw.gb_per_s > 0 ? (double(bytes_per_token) * tg / 1e9) / bw.gb_per_s : 0.0;
+    // Per pair (or the single probe against the median tg rate): bytes per token x tokens/s / GB/s.
+    std::vector<double> fractions;
+    for (size_t i = 0; i < bw_gbs.size(); ++i) {
+        const double rate = paired ? tg_tps[i] : tg;
+        fractions.push_back(bw_gbs[i] > 0 ? (double(bytes_per_token) * rate / 1e9) / bw_gbs[i] : 0.0);
+    }
+    const double bandwidth = median(bw_gbs), roofline = median(fractions);
     const int threads = env->runtime->pool->size();
 
     nlohmann::json j = {
@@ -165,8 +186,11 @@ int cmd_bench(int argc, char** argv) {
         {"model_file_bytes", env->model->file().file_size()},
         {"packed_weight_bytes", env->model->weights().packed_bytes()},
         {"bytes_per_token", bytes_per_token},
-        {"bandwidth_gbs", bw.gb_per_s},
+        {"bandwidth_gbs", bandwidth},
         {"roofline_fraction", roofline},
+        // One probe after each repetition's tg run (median above), or one after all of them.
+        {"bandwidth_runs_gbs", bw_gbs},
+        {"roofline_runs", fractions},
         // How the run held its memory, which moves both figures (see README: --no-mmap, BITNET_KV_LAYOUT).
         {"device", session.device()},
         {"weights", env->model->file().mapped() ? "mmap" : "read"},
@@ -200,7 +224,11 @@ int cmd_bench(int argc, char** argv) {
                                  median(par_tps), mad(par_tps));
     std::cout << fmt::format("ttft {:.1f} ms | peak RSS {:.1f} MiB (file {:.1f} MiB) | memory read bandwidth {:.2f} GB/s | "
                              "tg roofline fraction {:.2f}\n",
-                             median(ttft_ms), peak_rss / 1048576.0, env->model->file().file_size() / 1048576.0, bw.gb_per_s, roofline);
+                             median(ttft_ms), peak_rss / 1048576.0, env->model->file().file_size() / 1048576.0, bandwidth, roofline);
+    if (paired)
+        std::cout << fmt::format("(each tg run paired with a bandwidth probe right after it; medians of: {:.1f} GB/s, "
+                                 "roofline {:.2f})\n",
+                                 fmt::join(bw_gbs, " / "), fmt::join(fractions, " / "));
     if (profile)
         for (const char* test : {"tg", "pp"}) {
             if (!j["profile"].contains(test)) continue;

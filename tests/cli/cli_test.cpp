@@ -151,6 +151,16 @@ TEST(Cli, BenchJsonContract) {
     EXPECT_GT(j["tg"]["p95_ms"].get<double>(), 0.0);
     EXPECT_GE(j["tg"]["p95_ms"].get<double>(), j["tg"]["p50_ms"].get<double>());
     EXPECT_GT(j["bandwidth_gbs"].get<double>(), 0.1);
+    // A probe after each of the 2 tg runs (or one after both where the peak RSS cannot be reset),
+    // and the reported fraction is the median of their pairs.
+    const auto& bws = j["bandwidth_runs_gbs"];
+    const auto& fr = j["roofline_runs"];
+    ASSERT_TRUE(bws.size() == 2u || bws.size() == 1u) << bws;
+    ASSERT_EQ(fr.size(), bws.size());
+    const double mid = fr.size() == 2u ? (fr[0].get<double>() + fr[1].get<double>()) / 2 : fr[0].get<double>();
+    EXPECT_NEAR(j["roofline_fraction"].get<double>(), mid, 1e-12);
+    // The probes' 2 GiB buffer is not counted as the model's memory.
+    EXPECT_LT(j["peak_rss_bytes"].get<double>(), 1024.0 * 1024 * 1024);
     // bytes_per_token counts every linear weight and the head: close to the file's size here.
     EXPECT_GT(j["bytes_per_token"].get<double>(), 0.8 * j["model_file_bytes"].get<double>());
     // Every timed token's latency, for spotting slow-token bursts.
