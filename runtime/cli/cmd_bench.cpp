@@ -194,6 +194,8 @@ int cmd_bench(int argc, char** argv) {
         // How the run held its memory, which moves both figures (see README: --no-mmap, BITNET_KV_LAYOUT).
         {"device", session.device()},
         {"weights", env->model->file().mapped() ? "mmap" : "read"},
+        // Of a mapped file, the bytes mapped as 2 MiB pages after the runs (see --no-huge-pages).
+        {"weights_huge_page_bytes", env->model->file().huge_mapped_bytes()},
         {"kv_layout", session.kv_head_major() ? "head-major" : "interleaved"},
     };
     if (!par_tps.empty())
@@ -209,10 +211,14 @@ int cmd_bench(int argc, char** argv) {
         return 0;
     }
     const auto& hp = env->model->hparams();
-    std::cout << fmt::format("model: {} ({}, {} layers, hidden {}, {:.1f} MB read per token), threads {}, weights {}, "
+    const std::string pages = env->model->file().mapped()
+                                  ? fmt::format(" ({:.0f} % in 2 MiB pages)", 100.0 * double(env->model->file().huge_mapped_bytes()) /
+                                                                                 double(env->model->file().file_size()))
+                                  : std::string();
+    std::cout << fmt::format("model: {} ({}, {} layers, hidden {}, {:.1f} MB read per token), threads {}, weights {}{}, "
                              "KV cache {}\n",
                              mopts.model.empty() ? "(default)" : mopts.model, hp.arch_name, hp.n_layer, hp.n_embd,
-                             bytes_per_token / 1e6, threads, j["weights"].get<std::string>(),
+                             bytes_per_token / 1e6, threads, j["weights"].get<std::string>(), pages,
                              j["kv_layout"].get<std::string>());
     std::cout << fmt::format("| test  | tokens/s (median ± MAD) | p50 ms | p95 ms |\n|-------|------------------------|--------|--------|\n");
     if (n_prompt > 0) std::cout << fmt::format("| pp{:<3} | {:>10.2f} ± {:<9.2f} |        |        |\n", n_prompt, median(pp_tps), mad(pp_tps));

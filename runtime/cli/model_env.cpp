@@ -1,5 +1,6 @@
 #include "cli/model_env.hpp"
 
+#include "core/log.hpp"
 #include "core/memory_stats.hpp"
 
 #if __has_include("modelgen/modelgen.hpp")
@@ -24,6 +25,7 @@ void add_model_options(po::options_description& desc, ModelOptions& o) {
         ("autotune-budget-ms", po::value(&o.budget_ms), "start-up tuning time budget (default: config, 20000)")
         ("adapt", po::bool_switch(&o.adapt), "re-route a kernel whose latency degrades while running (config autotune.adapt)")
         ("no-mmap", po::bool_switch(&o.no_mmap), "read the weights into huge-page memory instead of mapping the file (config use_mmap: false)")
+        ("no-huge-pages", po::bool_switch(&o.no_huge_pages), "leave the mapped file's page cache in whatever pages it is in, rather than re-reading it in 2 MiB pages once (config mmap_huge_pages: false)")
         ("device", po::value(&o.device), "where the model runs: auto (a GPU plugin covering every op, else the CPU), cpu, or a GPU plugin's name such as cuda; default: config");
 }
 
@@ -59,6 +61,10 @@ std::unique_ptr<ModelEnv> make_model_env(const CommonOptions& common, const Mode
     const auto t0 = std::chrono::steady_clock::now();
     const bool map = cfg.use_mmap && !mo.no_mmap;
     env->model = model::Model::load(path, map ? gguf::File::Load::map : gguf::File::Load::read);
+    if (map && cfg.mmap_huge_pages && !mo.no_huge_pages) {
+        const auto hp = env->model->file().adopt_huge_pages();
+        logger().log(hp.reread ? spdlog::level::info : spdlog::level::debug, "{}: {}", path, hp.note);
+    }
     model::SessionOptions so;
     so.n_ctx = mo.ctx >= 0 ? mo.ctx : cfg.context_length;
     so.n_batch = mo.batch > 0 ? mo.batch : cfg.batch_size;

@@ -22,6 +22,7 @@ struct ModelOptions {
     bool adapt = false;     // or config's autotune.adapt
     std::string device;     // auto | cpu | a GPU plugin ("cuda"); empty: config
     bool no_mmap = false;   // or config's use_mmap: false
+    bool no_huge_pages = false; // or config's mmap_huge_pages: false
     int n_seq = 1;          // independent sequences in the session (set by commands, not an option)
 };
 

@@ -106,6 +106,7 @@ Config parse_config(const std::string& text, const std::string& name) {
         {"threads", [&](const YAML::Node& v, const std::string& k) { c.threads = int32_t(w.integer(v, k, 0, 1024)); }},
         {"model", [&](const YAML::Node& v, const std::string& k) { c.model = v.IsNull() ? "" : w.string(v, k); }},
         {"use_mmap", [&](const YAML::Node& v, const std::string& k) { c.use_mmap = w.boolean(v, k); }},
+        {"mmap_huge_pages", [&](const YAML::Node& v, const std::string& k) { c.mmap_huge_pages = w.boolean(v, k); }},
         {"context_length", [&](const YAML::Node& v, const std::string& k) { c.context_length = int32_t(w.integer(v, k, 0, 1 << 20)); }},
         {"memory_budget_mb", [&](const YAML::Node& v, const std::string& k) { c.memory_budget_mb = w.integer(v, k, 0, int64_t(1) << 30); }},
         {"batch_size", [&](const YAML::Node& v, const std::string& k) { c.batch_size = int32_t(w.integer(v, k, 1, 65536)); }},

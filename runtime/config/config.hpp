@@ -41,6 +41,7 @@ struct Config {
     int32_t threads = 0;                      // 0 = all cores
     std::string model;                        // empty = the embedded default model
     bool use_mmap = true;                     // false: read the weights into (huge-page) memory
+    bool mmap_huge_pages = true;              // re-read a mapped file's page cache in 2 MiB pages (gguf::File::adopt_huge_pages)
     int32_t context_length = 0;               // 0 = the model's, capped by memory_budget_mb
     int64_t memory_budget_mb = 0;             // KV cache budget; 0 = a quarter of physical memory
     int32_t batch_size = 512;                 // prompt tokens per forward pass

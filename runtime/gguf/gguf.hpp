@@ -85,6 +85,23 @@ public:
     const TensorInfo* find_tensor(std::string_view name) const;
     const TensorInfo& tensor(std::string_view name) const; // throws naming file + tensor
 
+    // Load::map puts the file at a 2 MiB boundary and advises transparent huge pages, so where the
+    // page cache holds the file in 2 MiB folios each is mapped with one page-table entry (a decode
+    // step reads every weight: fewer TLB misses). The cache keeps the folio size it had when the
+    // file was read in, and a file just written or copied sits in 4 KiB folios; this re-reads such
+    // a file's cache in 2 MiB folios: it drops our mapping's pages and the cache's clean, unmapped
+    // pages of the file (nothing is lost: the next read loads them from disk, once), and checks one
+    // 2 MiB span. Files under 64 MiB, Load::read and systems with transparent huge pages off are
+    // left alone. Never throws; the result says what happened.
+    struct HugePages {
+        bool huge = false;     // a sampled 2 MiB span is mapped as one page
+        bool reread = false;   // the page cache was dropped to get there
+        std::string note;      // what happened, for the log
+    };
+    HugePages adopt_huge_pages() const;
+    // Bytes of the mapping currently mapped as 2 MiB pages (/proc/self/smaps); 0 for Load::read.
+    size_t huge_mapped_bytes() const;
+
     // Says that [p, p + n) (inside the file's bytes) will not be read for a while: a mapped file
     // drops the whole pages in it from this process's resident set (they stay in the page cache,
     // and a later read maps them back, unchanged). Returns the bytes dropped; 0 for Load::read,
@@ -101,6 +118,7 @@ private:
     void* mapping_ = nullptr; // what munmap releases (Load::read: an aligned anonymous region)
     size_t mapping_size_ = 0;
     bool mapped_ = false;     // Load::map: the bytes are the file's pages (release_pages may drop them)
+    uint64_t dev_ = 0, ino_ = 0; // the file opened, so a re-opened path can be checked to be it
     std::vector<std::pair<std::string, Value>> kv_;
     std::vector<TensorInfo> tensors_;
     std::map<std::string, size_t, std::less<>> kv_index_, tensor_index_;

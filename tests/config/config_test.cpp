@@ -31,6 +31,9 @@ TEST(Config, UseMmapIsABoolean) {
     EXPECT_TRUE(bitnet::load_config(BITNET_DEFAULT_CONFIG).use_mmap);
     EXPECT_FALSE(parse_config("use_mmap: false\n", "t.yaml").use_mmap);
     expect_error("use_mmap: sometimes\n", {"t.yaml", "use_mmap", "true or false"});
+    EXPECT_TRUE(bitnet::load_config(BITNET_DEFAULT_CONFIG).mmap_huge_pages);
+    EXPECT_FALSE(parse_config("mmap_huge_pages: false\n", "t.yaml").mmap_huge_pages);
+    expect_error("mmap_huge_pages: 2\n", {"t.yaml", "mmap_huge_pages", "true or false"});
 }
 
 TEST(Config, ValuesAreRead) {
