@@ -140,8 +140,8 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
     for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm256_add_ps(acc[r][0], acc[r][1])) * scale;
 }
 
-// F16 at M = 1: x86-common/f16_gemv_impl.hpp; 8 rows in flight (16 accumulators: the 16 vector
-// registers, a few values spilled, measured as fast as 16 rows and faster than 2 or 4).
+// F16 at M = 1: x86-common/f16_gemv_impl.hpp, a row at a time (this is only how many rows one
+// call of it covers).
 constexpr int kGemvRowsF16 = 8;
 
 template <class Fmt>

@@ -147,10 +147,9 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
     for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm512_add_ps(acc[r][0], acc[r][1])) * scale;
 }
 
-// F16 at M = 1: x86-common/f16_gemv_impl.hpp (256-bit converts and FMAs measured faster there
-// than 512-bit ones); 16 rows in flight, their accumulators in 32 of the 32 vector registers.
-// (Unlike the int8 heads, 8 rows lost inside the model: t1 18.7 -> 21.4 ms, t2 12.1 -> 13.4.)
-constexpr int kGemvRowsF16 = 16;
+// F16 at M = 1: x86-common/f16_gemv_impl.hpp, a row at a time (256-bit converts and FMAs
+// measured faster there than 512-bit ones; this is only how many rows one call covers).
+constexpr int kGemvRowsF16 = 8;
 
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {

@@ -1,17 +1,21 @@
 // The F16 head's decode GEMV (M = 1), shared by the avx2 and avx512 plugins (AVX2 + F16C + FMA
-// code; each plugin picks R by its register count). The head is hundreds of MB streamed once per
-// token, so the kernel's only job is to keep enough of DRAM's bandwidth in flight: R rows advance
-// together one cache line (32 halves) at a time, each line of activations loaded once for all R,
-// and the same line of the next group of R rows is prefetched (one prefetch per line streamed;
-// a row is only 5 KiB, too short for the hardware prefetcher to ramp up on its own).
+// code). The head is hundreds of MB streamed once per token, so the kernel's only job is to keep
+// DRAM busy. Each row (5 KiB at K = 2560) is read on its own, front to back, with four
+// independent FMA chains and a software prefetch kSpanPrefetchBytes ahead: one linear stream per
+// thread, which the memory system serves better than many rows side by side.
 //
-// Measured on the cold 2B-4T head (128256 x 2560, 657 MB), one thread, Zen 5 VM, every variant
-// called in turn in one process: the per-256-slice decoder gemv it replaces (activations reloaded
-// per row, masked loads) took 35-41 ms (avx512) and 63-65 ms (avx2); this one 23-24 ms with
-// R = 16 (avx512) and 23-24 ms with R = 8 (avx2), ~28 GB/s of the ~29 GB/s a plain read gets.
-// Kept out: 512-bit converts and FMAs (25.5-28 ms at R = 8 or 16), prefetching 32 or 64 rows
-// ahead or into L2 only (no better), R = 32 on avx512 (spills, 47 ms), no prefetch (~35 ms).
+// History, cold 2B-4T head (128256 x 2560, 657 MB), Zen 5 VM: the per-256-slice decoder gemv (35-41
+// ms avx512, 63-65 ms avx2, one thread) gave way to R rows advancing together a cache line at a
+// time, each line of activations loaded once for all R (23-24 ms, R = 16 / 8; 512-bit converts,
+// R = 32 and other prefetch distances no better). That in turn lost to this one row at a time,
+// alternated call by call inside `bitnet bench --pin matmul=avx512|avx2 -p 0 -n 96 -r 2` (a
+// temporary switch), ms per call, two runs each, R rows -> one row:
+//   avx512 t1 21.4 -> 19.1, 25.4 -> 23.4; t2 15.2 -> 13.4, 20.7 -> 16.7
+//   avx2   t1 23.7 -> 20.2, 29.5 -> 25.3; t2 20.9 -> 17.3, 17.8 -> 16.1
+// Prefetching 6, 8, 12 or 16 KiB ahead: the same within the noise. Two rows at a time: slower.
 #pragma once
+
+#include "tiling.hpp"
 
 #include <immintrin.h>
 
@@ -23,22 +27,38 @@ namespace bitnet::x86 {
 
 namespace f16_gemv_detail {
 
-// acc[r][0..1] += row r's 32 halves at h + r * ld times x[0..32).
-template <int R>
-inline void line(const uint16_t* h, int64_t ld, const float* x, __m256 (&acc)[R][2]) {
-    for (int j = 0; j < 4; ++j) {
-        const __m256 xv = _mm256_loadu_ps(x + 8 * j);
-        for (int r = 0; r < R; ++r) {
-            const auto* p = reinterpret_cast<const __m128i*>(h + r * ld + 8 * j);
-            acc[r][j & 1] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(p)), xv, acc[r][j & 1]);
-        }
-    }
-}
-
 inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+// acc[j] += halves h[8j .. 8j+8) times x[8j .. 8j+8), j < 4: one 64-byte line of the row.
+inline void line(const uint16_t* h, const float* x, __m256 (&acc)[4]) {
+    for (int j = 0; j < 4; ++j) {
+        const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + 8 * j)));
+        acc[j] = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8 * j), acc[j]);
+    }
+}
+
+// Σ_k h[k] x[k] over one row of K halves.
+inline float dot_row(const uint16_t* h, int64_t K, const float* x) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= K; i += 32) {
+        _mm_prefetch(reinterpret_cast<const char*>(h + i) + kSpanPrefetchBytes, _MM_HINT_T0);
+        line(h + i, x + i, acc);
+    }
+    if (i < K) {
+        // The last K % 32 elements, zero-padded to a line (zero halves add nothing).
+        alignas(32) uint16_t ht[32] = {};
+        alignas(32) float xt[32] = {};
+        const auto left = static_cast<size_t>(K - i);
+        std::memcpy(ht, h + i, 2 * left);
+        std::memcpy(xt, x + i, 4 * left);
+        line(ht, xt, acc);
+    }
+    return hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
 }
 
 } // namespace f16_gemv_detail
@@ -46,25 +66,8 @@ inline float hsum(__m256 v) {
 // y[r] = scale * Σ_k w[r][k] x[k] for r < R; w: R rows of K halves, rb bytes apart.
 template <int R>
 void gemv_f16(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y, float scale) {
-    const auto* h = reinterpret_cast<const uint16_t*>(w);
-    const auto ld = static_cast<int64_t>(rb / 2);
-    __m256 acc[R][2];
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= K; i += 32) {
-        for (int r = 0; r < R; ++r) _mm_prefetch(reinterpret_cast<const char*>(h + (R + r) * ld + i), _MM_HINT_T0);
-        f16_gemv_detail::line<R>(h + i, ld, x + i, acc);
-    }
-    if (i < K) {
-        // The last K % 32 elements, zero-padded to a line (zero halves add nothing).
-        alignas(32) uint16_t ht[R][32] = {};
-        alignas(32) float xt[32] = {};
-        const auto left = static_cast<size_t>(K - i);
-        for (int r = 0; r < R; ++r) std::memcpy(ht[r], h + r * ld + i, 2 * left);
-        std::memcpy(xt, x + i, 4 * left);
-        f16_gemv_detail::line<R>(ht[0], 32, xt, acc);
-    }
-    for (int r = 0; r < R; ++r) y[r] = f16_gemv_detail::hsum(_mm256_add_ps(acc[r][0], acc[r][1])) * scale;
+    for (int r = 0; r < R; ++r)
+        y[r] = f16_gemv_detail::dot_row(reinterpret_cast<const uint16_t*>(w + r * rb), K, x) * scale;
 }
 
 } // namespace bitnet::x86
