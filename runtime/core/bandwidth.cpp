@@ -1,5 +1,6 @@
 #include "core/bandwidth.hpp"
 
+#include "core/huge_region.hpp"
 #include "core/thread_pool.hpp"
 
 #include <algorithm>
@@ -27,14 +28,11 @@ BandwidthResult measure_read_bandwidth(ThreadPool& pool, size_t bytes, int reps)
     // In 2 MiB pages where the system allows (as the weights are: gguf::File maps them so, or
     // --no-mmap copies them so): a streaming read over 4 KiB pages measured 3-8 % slower here,
     // and the roofline is what memory can do, not what small pages let through.
-    constexpr size_t kHuge = size_t{2} << 20;
-    const size_t len = n * 8 + kHuge;
-    void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) throw std::bad_alloc();
-    const std::unique_ptr<void, std::function<void(void*)>> hold(raw, [len](void* p) { ::munmap(p, len); });
-    auto* base = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) / kHuge * kHuge);
-    ::madvise(base, n * 8, MADV_HUGEPAGE); // advice only
-    Ctx ctx{base, n, {}};
+    const HugeRegion region = map_huge_region(n * 8);
+    if (region.mapping == nullptr) throw std::bad_alloc();
+    const std::unique_ptr<void, std::function<void(void*)>> hold(region.mapping,
+                                                                 [len = region.length](void* p) { ::munmap(p, len); });
+    Ctx ctx{reinterpret_cast<const uint64_t*>(region.data), n, {}};
     // Touch every page first (and let each thread touch the part it will read).
     pool.run([](void* u, int32_t ith, int32_t nth) {
         auto* c = static_cast<Ctx*>(u);

@@ -7,6 +7,8 @@
 // and the folios stay so until memory pressure evicts them.
 #include "gguf/gguf.hpp"
 
+#include "core/huge_region.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -22,7 +24,7 @@
 namespace bitnet::gguf {
 namespace {
 
-constexpr size_t kHuge = size_t{2} << 20;
+constexpr size_t kHuge = kHugePageBytes;
 constexpr size_t kMinFile = size_t{64} << 20; // below this the TLB saving is noise
 
 // FilePmdMapped of the mapping that starts at `start`, from /proc/self/smaps (bytes; 0 if absent).

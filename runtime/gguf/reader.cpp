@@ -3,6 +3,8 @@
 // hostile file costs at most a small constant factor of its own size in memory.
 #include "gguf/gguf.hpp"
 
+#include "core/huge_region.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -262,14 +264,13 @@ namespace {
 // read-only. Returns the mapping (start, length) through the out parameters; throws on error.
 const uint8_t* read_into_memory(const std::filesystem::path& path, int fd, size_t size, void** mapping,
                                 size_t* mapping_size) {
-    constexpr size_t kHuge = size_t{2} << 20;
-    const size_t len = (size + kHuge - 1) / kHuge * kHuge + kHuge; // room to align the start
-    void* raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) throw GgufError(path.string() + ": cannot allocate " + std::to_string(size >> 20) + " MiB for the weights: " + std::strerror(errno));
+    const HugeRegion region = map_huge_region(size);
+    if (region.mapping == nullptr) throw GgufError(path.string() + ": cannot allocate " + std::to_string(size >> 20) + " MiB for the weights: " + std::strerror(errno));
+    void* const raw = region.mapping;
+    const size_t len = region.length;
     *mapping = raw;
     *mapping_size = len;
-    auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) / kHuge * kHuge);
-    ::madvise(base, size, MADV_HUGEPAGE); // advice only: without THP the copy still works
+    uint8_t* const base = region.data;
     for (size_t off = 0; off < size;) {
         const ssize_t n = ::pread(fd, base + off, std::min<size_t>(size - off, size_t{1} << 30), static_cast<off_t>(off));
         if (n < 0 && errno == EINTR) continue;
@@ -289,7 +290,7 @@ const uint8_t* read_into_memory(const std::filesystem::path& path, int fd, size_
 // cache can take one PMD entry; advised for huge pages (faults then read ahead in 2 MiB folios
 // where the file system supports them). Falls back to a plain mapping; MAP_FAILED + errno on error.
 void* map_file_aligned(int fd, size_t size) {
-    constexpr size_t kHuge = size_t{2} << 20;
+    constexpr size_t kHuge = kHugePageBytes;
     void* p = MAP_FAILED;
     void* room = ::mmap(nullptr, size + kHuge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (room != MAP_FAILED) {
