@@ -140,15 +140,12 @@ void gemv_rows(const uint8_t* w, size_t rb, int64_t K, const float* x, float* y,
     for (int r = 0; r < R; ++r) y[r] = hsum_f32(_mm256_add_ps(acc[r][0], acc[r][1])) * scale;
 }
 
-// F16 at M = 1: x86-common/f16_gemv_impl.hpp, a row at a time (this is only how many rows one
-// call of it covers).
-constexpr int kGemvRowsF16 = 8;
 
 template <class Fmt>
 bitnet_status float_matmul(const Plugin& p, const bitnet_matmul_args& a) {
     const size_t rb = Fmt::row_bytes(a.k);
     constexpr bool f16 = std::is_same_v<Fmt, F16>;
-    x86::float_matmul_loop<f16 ? kGemvRowsF16 : kGemvRows, kRows, kTokens>(
+    x86::float_matmul_loop<f16 ? x86::kF16GemvRows : kGemvRows, kRows, kTokens>(
         p, a, rb, kRowAlign,
         [&]<int R>(const uint8_t* w, float* y) {
             if constexpr (f16) x86::gemv_f16<R>(w, rb, a.k, a.x_f32, y, a.w->scale);

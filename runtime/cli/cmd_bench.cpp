@@ -100,7 +100,6 @@ int cmd_bench(int argc, char** argv) {
     const bool paired = n_gen > 0 && reset_peak_rss();
     std::vector<double> bw_gbs;
     auto probe = [&] {
-        router.set_observer(installed);
         peak_rss = std::max(peak_rss, peak_rss_bytes());
         bw_gbs.push_back(measure_read_bandwidth(*env->runtime->pool).gb_per_s);
         if (paired) reset_peak_rss();
@@ -212,7 +211,7 @@ int cmd_bench(int argc, char** argv) {
     }
     const auto& hp = env->model->hparams();
     const std::string pages = env->model->file().mapped()
-                                  ? fmt::format(" ({:.0f} % in 2 MiB pages)", 100.0 * double(env->model->file().huge_mapped_bytes()) /
+                                  ? fmt::format(" ({:.0f} % in 2 MiB pages)", 100.0 * j["weights_huge_page_bytes"].get<double>() /
                                                                                  double(env->model->file().file_size()))
                                   : std::string();
     std::cout << fmt::format("model: {} ({}, {} layers, hidden {}, {:.1f} MB read per token), threads {}, weights {}{}, "

@@ -26,25 +26,35 @@ namespace {
 
 constexpr size_t kHuge = kHugePageBytes;
 constexpr size_t kMinFile = size_t{64} << 20; // below this the TLB saving is noise
+constexpr size_t kSamples = 16;
 
-// FilePmdMapped of the mapping that starts at `start`, from /proc/self/smaps (bytes; 0 if absent).
-size_t pmd_mapped_bytes(const void* start) {
+// Resident bytes and bytes mapped as 2 MiB pages (Rss, FilePmdMapped) of the mapping that starts
+// at `start`, from /proc/self/smaps; zeros if it is not there.
+struct VmaPages {
+    size_t rss = 0, pmd = 0;
+};
+VmaPages vma_pages(const void* start) {
     std::ifstream in("/proc/self/smaps");
     char head[32];
     std::snprintf(head, sizeof head, "%lx-", static_cast<unsigned long>(reinterpret_cast<uintptr_t>(start)));
+    VmaPages v;
     std::string line;
     bool inside = false;
     while (std::getline(in, line)) {
+        // A mapping's header is "start-end perms ...": hex, a dash, no colon before it.
+        const size_t dash = line.find('-');
         const bool header = !line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
-                            line.find('-') != std::string::npos && line.find(':') > line.find('-');
+                            dash != std::string::npos && line.find(':') > dash;
         if (header) {
-            if (inside) return 0;
+            if (inside) break;
             inside = line.rfind(head, 0) == 0;
+        } else if (inside && line.rfind("Rss:", 0) == 0) {
+            v.rss = std::stoull(line.substr(4)) * 1024;
         } else if (inside && line.rfind("FilePmdMapped:", 0) == 0) {
-            return std::stoull(line.substr(14)) * 1024;
+            v.pmd = std::stoull(line.substr(14)) * 1024;
         }
     }
-    return 0;
+    return v;
 }
 
 bool thp_disabled() {
@@ -56,7 +66,7 @@ bool thp_disabled() {
 
 } // namespace
 
-size_t File::huge_mapped_bytes() const { return mapped_ ? pmd_mapped_bytes(mapping_) : 0; }
+size_t File::huge_mapped_bytes() const { return mapped_ ? vma_pages(mapping_).pmd : 0; }
 
 File::HugePages File::adopt_huge_pages() const {
     HugePages r;
@@ -68,22 +78,47 @@ File::HugePages File::adopt_huge_pages() const {
     if (size_ < kMinFile) return done("file under 64 MiB");
     if (reinterpret_cast<uintptr_t>(base_) % kHuge != 0) return done("mapping not 2 MiB aligned");
     if (thp_disabled()) return done("transparent huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled)");
-    // One 2 MiB span in the middle of the file stands for the rest: the cache's folios are all of
-    // one kind unless part of it was read in another way.
-    const size_t probe = size_ / 2 / kHuge * kHuge;
+    // kSamples 2 MiB spans spread over the file stand for the rest (the cache can be mixed: a
+    // file read in 2 MiB folios and partly evicted and re-read since). A span is touched with the
+    // mapping's counters read around it: resident bytes that grow by a PMD's worth are one 2 MiB
+    // page, any smaller growth 4 KiB pages, no growth a span already mapped (not counted).
+    struct Tally {
+        int huge = 0, small = 0;
+    };
     auto sample = [&] {
-        const volatile uint8_t* p = base_ + probe;
-        (void)*p;
-        return pmd_mapped_bytes(mapping_) > 0;
+        Tally t;
+        const size_t spans = size_ / kHuge;
+        for (size_t i = 0; i < kSamples && spans > 0; ++i) {
+            const size_t at = (2 * i + 1) * spans / (2 * kSamples) * kHuge;
+            const VmaPages before = vma_pages(mapping_);
+            const volatile uint8_t* p = base_ + at;
+            (void)*p;
+            const VmaPages after = vma_pages(mapping_);
+            if (after.rss == before.rss) continue;
+            ++(after.pmd > before.pmd ? t.huge : t.small);
+        }
+        return t;
+    };
+    auto tally_note = [](const Tally& t) {
+        return " (" + std::to_string(t.huge) + " of " + std::to_string(t.huge + t.small) + " sampled 2 MiB spans)";
     };
     try {
-        if ((r.huge = sample())) return done("page cache already in 2 MiB pages");
+        Tally first = sample();
+        if (first.huge + first.small == 0) {
+            // Every sampled span was mapped before: judge by the whole mapping instead.
+            const VmaPages v = vma_pages(mapping_);
+            ++(2 * v.pmd >= v.rss ? first.huge : first.small);
+        }
+        if (first.small == 0) {
+            r.huge = true;
+            return done("page cache already in 2 MiB pages" + tally_note(first));
+        }
         const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
         struct stat st {};
         if (fd < 0 || ::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_dev) != dev_ ||
             static_cast<uint64_t>(st.st_ino) != ino_ || static_cast<size_t>(st.st_size) != size_) {
             if (fd >= 0) ::close(fd);
-            return done("the file changed since it was opened; left in 4 KiB pages");
+            return done("the file changed since it was opened; left as it was" + tally_note(first));
         }
         // Our own mapping pins the cache's pages; dirty pages (a file just written) cannot be
         // dropped until they are on disk.
@@ -93,10 +128,12 @@ File::HugePages File::adopt_huge_pages() const {
         ::close(fd);
         if (adv != 0) return done(std::string("posix_fadvise: ") + std::strerror(adv));
         r.reread = true;
-        r.huge = sample();
-        r.note = r.huge ? "page cache re-read in 2 MiB pages"
-                        : "page cache re-read, but this kernel or file system keeps the file in 4 KiB pages "
-                          "(another process mapping it, or no large folios)";
+        const Tally then = sample();
+        r.huge = then.small == 0 && then.huge > 0;
+        r.note = (r.huge ? "page cache re-read in 2 MiB pages"
+                         : "page cache re-read, but this kernel or file system keeps (part of) the file in 4 KiB "
+                           "pages (another process mapping it, or no large folios)") +
+                 tally_note(then);
     } catch (const std::exception& e) { // smaps parsing; nothing here is worth failing a load for
         r.note = std::string("could not check the mapping: ") + e.what();
     }

@@ -145,7 +145,9 @@ TEST(Cli, BenchJsonContract) {
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["threads"], 2);
     for (const char* k : {"ttft_ms", "bandwidth_gbs", "roofline_fraction"}) EXPECT_TRUE(j[k].is_number()) << k;
-    for (const char* k : {"peak_rss_bytes", "bytes_per_token"}) EXPECT_TRUE(j[k].is_number_unsigned()) << k;
+    for (const char* k : {"peak_rss_bytes", "bytes_per_token", "weights_huge_page_bytes"})
+        EXPECT_TRUE(j[k].is_number_unsigned()) << k;
+    EXPECT_LE(j["weights_huge_page_bytes"].get<double>(), j["model_file_bytes"].get<double>());
     EXPECT_GT(j["pp"]["tokens_per_s"].get<double>(), 0.0);
     EXPECT_GT(j["tg"]["tokens_per_s"].get<double>(), 0.0);
     EXPECT_GT(j["tg"]["p95_ms"].get<double>(), 0.0);
