@@ -212,7 +212,7 @@ SignatureResult KernelManager::measure(const TuneTarget& t, const std::vector<Ke
         r.candidates.push_back(std::move(c));
     }
     std::vector<std::function<bitnet_status()>> runs;
-    for (size_t i : timed) runs.push_back([&wl, k = cands[i]] { return wl->run(k); });
+    for (size_t i : timed) runs.push_back([&wl, k = cands[i]] { return wl->run_timed(k); });
     std::vector<BenchOutcome> outs;
     try {
         outs = benchmark(runs, bench_, deadline_, report_.stats.bench_runs);
@@ -240,6 +240,7 @@ SignatureResult KernelManager::measure(const TuneTarget& t, const std::vector<Ke
             if (!no_ref.empty()) notes.push_back(no_ref);
             if (out.dropped) notes.push_back(fmt::format("dropped early: a clear loser after {} runs", c.runs));
             if (!wl->slice_note.empty()) notes.push_back(wl->slice_note);
+            if (std::string n = wl->timing_note(cands[timed[t]]); !n.empty()) notes.push_back(std::move(n));
             for (size_t i = 0; i < notes.size(); ++i) c.reason += (i ? "; " : "") + notes[i];
         }
     }

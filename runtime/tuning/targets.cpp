@@ -4,7 +4,7 @@
 #include "formats/formats.hpp"
 
 #include <algorithm>
-#include <unordered_set>
+#include <unordered_map>
 
 namespace bitnet::tuning {
 
@@ -43,9 +43,11 @@ std::vector<TuneTarget> model_targets(model::Model& model, int32_t n_batch, int3
     const auto& hp = model.hparams();
     auto& W = model.weights();
     std::vector<TuneTarget> out;
-    std::unordered_set<ShapeKey, ShapeKeyHash> seen;
+    std::unordered_map<ShapeKey, size_t, ShapeKeyHash> seen; // -> index in out
     auto add = [&](const TuneTarget& t) {
-        if (seen.insert(ShapeKey(t.shape)).second) out.push_back(t);
+        const auto [it, fresh] = seen.emplace(ShapeKey(t.shape), out.size());
+        if (fresh) out.push_back(t);
+        else if (t.weight != nullptr && t.weight != out[it->second].weight) out[it->second].alike.push_back(t.weight);
     };
     std::vector<int32_t> ms{1};
     if (n_batch > 1) ms.push_back(n_batch);

@@ -16,6 +16,9 @@ struct TuneTarget {
     bitnet_shape shape{};
     model::LinearWeight* weight = nullptr; // matmul: the model's own weight bytes to verify on
     int32_t n_past = 0;                    // attention: cache positions before the batch
+    // matmul: the model's other weights of this signature (the other layers'), which decode timing
+    // cycles through so the bytes come from memory as in a decode step, not from a warm cache.
+    std::vector<model::LinearWeight*> alike = {};
 };
 
 // Decode signatures first (they dominate generation and get the budget first), the head last in

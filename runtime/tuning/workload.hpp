@@ -33,6 +33,13 @@ public:
     virtual void poison() = 0;
     // Runs `k` once on the benchmark problem. May throw DispatchError (weight packing failed).
     virtual bitnet_status run(const KernelRef& k) = 0;
+    // Runs `k` once for timing: the problem of run(), except that a decode matmul cycles through
+    // the model's weights of its signature (TuneTarget::alike) when `k` runs on the file's bytes:
+    // decode streams every weight from memory, and one matrix of a few MB timed over and over
+    // would be served from the last-level cache. The output is not checked.
+    virtual bitnet_status run_timed(const KernelRef& k) { return run(k); }
+    // Says how run_timed(k) differs from run(k) for the report, or nothing.
+    virtual std::string timing_note(const KernelRef&) const { return {}; }
     // After run(k) returned BITNET_OK: empty when the output agrees with the reference within
     // tolerance and passes the sanity checks (no write outside the output, no NaN/Inf), else why not.
     virtual std::string check() = 0;
