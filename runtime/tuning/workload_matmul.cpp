@@ -148,19 +148,14 @@ public:
         const formats::ActRounding r = act_rounding();
         variant_ = r != formats::ActRounding::none && formats::act_rounding_of_kernel(k.desc->name) == r ? 1 : 0;
         const bool full = n_eff_ == shape_.n;
-        bitnet_weights wv{w_.data, size_t(n_eff_) * row_bytes_, w_.scale, nullptr};
-        wv.packed = full ? ops_.packed_for(w_, k, shape_) : pack_slice(k, bench_shape_, wv.data, wv.size);
-        bitnet_matmul_args a = args(bench_shape_, x_.data(), q_ ? &q_->view : nullptr, shape_.k, &wv, y_->data(), n_eff_);
-        return run_kernel(k, bench_shape_, &a, scratch_);
+        return run_on(k, w_, full ? ops_.packed_for(w_, k, shape_) : pack_slice(k, bench_shape_, w_.data, size_t(n_eff_) * row_bytes_));
     }
 
     bitnet_status run_timed(const KernelRef& k) override {
         if (!cycles(k)) return run(k);
         const model::LinearWeight& w = next_ == 0 ? w_ : *alike_[next_ - 1];
         next_ = (next_ + 1) % (alike_.size() + 1);
-        bitnet_weights wv{w.data, size_t(n_eff_) * row_bytes_, w.scale, nullptr};
-        bitnet_matmul_args a = args(bench_shape_, x_.data(), q_ ? &q_->view : nullptr, shape_.k, &wv, y_->data(), n_eff_);
-        return run_kernel(k, bench_shape_, &a, scratch_);
+        return run_on(k, w, nullptr);
     }
 
     std::string timing_note(const KernelRef& k) const override {
@@ -195,6 +190,12 @@ public:
     }
 
 private:
+    // The benchmark problem on the first n_eff_ rows of `w` (or its packed copy).
+    bitnet_status run_on(const KernelRef& k, const model::LinearWeight& w, const void* packed) {
+        bitnet_weights wv{w.data, size_t(n_eff_) * row_bytes_, w.scale, packed};
+        bitnet_matmul_args a = args(bench_shape_, x_.data(), q_ ? &q_->view : nullptr, shape_.k, &wv, y_->data(), n_eff_);
+        return run_kernel(k, bench_shape_, &a, scratch_);
+    }
     bool quantized() const { return shape_.act_type != BITNET_ACT_F32; }
     // Whether run_timed(k) cycles through alike_. Packed kernels stay on the one matrix tuning
     // packed: packing every layer's copy for every candidate would hold the losers' copies too.
