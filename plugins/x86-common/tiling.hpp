@@ -103,10 +103,11 @@ inline int64_t groups_ahead(size_t group_bytes) {
     return std::max<int64_t>(1, static_cast<int64_t>((kSpanPrefetchBytes + group_bytes / 2) / std::max<size_t>(group_bytes, 1)));
 }
 
-// How far ahead (in weight rows) the ternary GEMV kernels prefetch: decode streams weights from
-// DRAM and a tile is done in tens of nanoseconds, faster than the hardware prefetcher ramps up on
-// the short per-row streams. 64 rows (~40 KiB at K=2560) measured best of 16/32/64/128 on the
-// cold I2_S GEMV benchmark (bench/kernel_bench.cpp, .../m1/t1/cold).
+// How far ahead (in weight rows) the ternary GEMM tiles prefetch when a call has only a few
+// tokens (M <= 4), which still streams the weights once as decode does: a tile is done in tens
+// of nanoseconds, faster than the hardware prefetcher ramps up on the short per-row streams. 64
+// rows (~40 KiB at K=2560) measured best of 16/32/64/128 on the cold I2_S GEMV benchmark of the
+// time (bench/kernel_bench.cpp, .../m1/t1/cold); the M = 1 kernels now use SpanPrefetch.
 inline constexpr int64_t kWeightPrefetchRows = 64;
 
 

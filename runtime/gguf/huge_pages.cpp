@@ -88,14 +88,14 @@ File::HugePages File::adopt_huge_pages() const {
     auto sample = [&] {
         Tally t;
         const size_t spans = size_ / kHuge;
+        VmaPages before = vma_pages(mapping_); // one span's "after" is the next one's "before"
         for (size_t i = 0; i < kSamples && spans > 0; ++i) {
             const size_t at = (2 * i + 1) * spans / (2 * kSamples) * kHuge;
-            const VmaPages before = vma_pages(mapping_);
             const volatile uint8_t* p = base_ + at;
             (void)*p;
             const VmaPages after = vma_pages(mapping_);
-            if (after.rss == before.rss) continue;
-            ++(after.pmd > before.pmd ? t.huge : t.small);
+            if (after.rss != before.rss) ++(after.pmd > before.pmd ? t.huge : t.small);
+            before = after;
         }
         return t;
     };
