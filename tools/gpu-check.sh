@@ -20,18 +20,19 @@ JOBS=${JOBS:-$(nproc)}
 FAILED=()
 if [[ -n "${BITNET_PREBUILT:-}" ]]; then
   PRE=$(cd "$BITNET_PREBUILT" && pwd)
-  BIN=$PRE/bin TESTS=$PRE/bin PLUGINS=$PRE/plugins
+  BIN=$PRE/bin TESTS=$PRE/bin SESSION_TESTS=$PRE/bin PLUGINS=$PRE/plugins
   export LD_LIBRARY_PATH="$PRE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export BITNET_TEST_PLUGIN_DIR=$PLUGINS
+  export BITNET_TEST_PLUGIN_DIR=$PLUGINS BITNET_TEST_HOSTDEV_DIR=$PRE/test-plugins
+  export BITNET_HOSTDEV_INNER=$PLUGINS/libbitnet-scalar.so
   [[ -d "$PRE/oracle" && -z "${BITNET_ORACLE_DIR:-}" ]] && export BITNET_ORACLE_DIR=$PRE/oracle
   mkdir -p "$BUILD"
 else
-  BIN=$BUILD/bin TESTS=$BUILD/tests/cuda PLUGINS=$BUILD/plugins
+  BIN=$BUILD/bin TESTS=$BUILD/tests/cuda SESSION_TESTS=$BUILD/tests/device PLUGINS=$BUILD/plugins
   ARCH_ARGS=()
   [[ -n "${CUDA_ARCHS:-}" ]] && ARCH_ARGS=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS")
   echo "== build (release, BITNET_WITH_CUDA=ON)"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITNET_WITH_CUDA=ON -DBITNET_BUILD_BENCH=OFF "${ARCH_ARGS[@]}" >/dev/null &&
-    ninja -C "$BUILD" -j"$JOBS" bitnet bitnet-gpu-probe test_cuda_conformance test_cuda_session || exit 1
+    ninja -C "$BUILD" -j"$JOBS" bitnet bitnet-gpu-probe test_cuda_conformance test_device_session bitnet-test-plugin-hostdev || exit 1
 fi
 LOGS=${LOGS:-${OUT:-$BUILD}}
 mkdir -p "$LOGS"
@@ -42,7 +43,7 @@ step() { # step NAME CMD...: run, keep the full log, print the tail and failures
   echo "== $name"
   "$@" >"$LOGS/$name.log" 2>&1
   local rc=$?
-  grep -E '^\[(cuda session|oracle|conformance)\]|FAILED|Failure|error|Error' "$LOGS/$name.log" | head -60
+  grep -E '^\[(cuda session|hostdev session|device session|oracle|conformance)\]|FAILED|Failure|error|Error' "$LOGS/$name.log" | head -60
   tail -4 "$LOGS/$name.log"
   if [[ $rc -ne 0 ]]; then FAILED+=("$name (rc $rc)"); fi
   return $rc
@@ -52,7 +53,7 @@ step conformance "$TESTS"/test_cuda_conformance --gtest_brief=1
 if [[ $? -ne 0 ]] && command -v compute-sanitizer >/dev/null; then
   step sanitizer timeout 240 compute-sanitizer --tool memcheck --print-limit 20 "$TESTS"/test_cuda_conformance --gtest_brief=1
 fi
-step session "$TESTS"/test_cuda_session --gtest_brief=1
+step session "$SESSION_TESTS"/test_device_session --gtest_brief=1
 
 echo "== 2B-4T model (i2_s, q6_k head)"
 MODEL="$BUILD/gpu-check-2b4t.gguf"

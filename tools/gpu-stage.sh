@@ -10,12 +10,13 @@ cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
 DEST=${2:-.gpu}
 ORACLE=${BITNET_ORACLE_DIR:-../shared/oracle}
-ninja -C "$BUILD" bitnet bitnet-gpu-probe bitnet-plugin-scalar bitnet-plugin-cuda test_cuda_conformance test_cuda_session
+ninja -C "$BUILD" bitnet bitnet-gpu-probe bitnet-plugin-scalar bitnet-plugin-cuda test_cuda_conformance test_device_session bitnet-test-plugin-hostdev
 rm -rf "$DEST"
-mkdir -p "$DEST"/bin "$DEST"/plugins "$DEST"/lib "$DEST"/oracle
-BINS=("$BUILD"/bin/bitnet "$BUILD"/bin/bitnet-gpu-probe "$BUILD"/tests/cuda/test_cuda_conformance "$BUILD"/tests/cuda/test_cuda_session)
+mkdir -p "$DEST"/bin "$DEST"/plugins "$DEST"/test-plugins "$DEST"/lib "$DEST"/oracle
+BINS=("$BUILD"/bin/bitnet "$BUILD"/bin/bitnet-gpu-probe "$BUILD"/tests/cuda/test_cuda_conformance "$BUILD"/tests/device/test_device_session)
 cp "${BINS[@]}" "$DEST"/bin/
 cp "$BUILD"/plugins/libbitnet-scalar.so "$BUILD"/plugins/libbitnet-cuda.so "$DEST"/plugins/
+cp "$BUILD"/test-plugins/libbitnet-hostdev.so "$DEST"/test-plugins/
 # Every library the binaries resolve outside the C runtime and the compiler's own (the GPU
 # machine's newer glibc and libstdc++ serve those).
 ldd "${BINS[@]}" "$DEST"/plugins/*.so | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |

@@ -542,7 +542,11 @@ void Session::forward_device(const int32_t* tokens, int32_t m, bool all_logits, 
                                   D.plugin->name(), e.what());
                     recorded = false;
                 }
-                if (D.graph_end(D.inst, &g) != BITNET_OK || !recorded) g = nullptr;
+                if (D.graph_end(D.inst, &g) != BITNET_OK) g = nullptr;
+                if (!recorded && g != nullptr) {
+                    D.graph_destroy(D.inst, g);
+                    g = nullptr;
+                }
             }
             if (g == nullptr) D.graph_begin = nullptr; // never try again
             else it = D.graphs.emplace(key, g).first;
