@@ -1,5 +1,5 @@
-// BITNET_OP_NORM_QUANTIZE as the reference defines it: this plugin's own ADD, RMSNORM and
-// QUANTIZE_ACT run in turn, so the fused op equals the three by construction.
+// BITNET_OP_NORM_QUANTIZE as the reference defines it: this plugin's own FFN_ACT or ADD, RMSNORM
+// and QUANTIZE_ACT run in turn, so the fused op equals the separate ones by construction.
 #include "scalar.hpp"
 
 namespace bitnet::scalar {
@@ -12,7 +12,9 @@ bitnet_status norm_quantize(void* plugin, const void* args, const char* what, bi
         [&](const Plugin& p, const bitnet_norm_quantize_args& a) -> bitnet_status {
             if (a.act_type != act) return invalid(p, what, "act_type is not this kernel's");
             if (a.residual != nullptr && a.y == a.x) return invalid(p, what, "y aliases x while a residual is added");
-            return sdk::norm_quantize_by_parts(plugin, a, &run_add_f32, &run_rmsnorm_f32, quantize);
+            if (sdk::norm_quantize_up(a) != nullptr && (a.residual != nullptr || a.ld_up != a.ldx))
+                return invalid(p, what, "up needs no residual and ld_up == ldx");
+            return sdk::norm_quantize_by_parts(plugin, a, &run_add_f32, &run_rmsnorm_f32, quantize, &run_ffn_act_f32);
         });
 }
 

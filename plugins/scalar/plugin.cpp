@@ -15,7 +15,7 @@ namespace {
 // Bump SCALAR_KERNEL_REVISION whenever any kernel's code or numerics change: build_id keys the host's
 // tuning cache, and it must not depend on when the file was compiled.
 #define SCALAR_VERSION "1.0.0"
-#define SCALAR_KERNEL_REVISION "2"
+#define SCALAR_KERNEL_REVISION "3"
 #if defined(__clang__)
 #define SCALAR_COMPILER "clang-" SCALAR_STR(__clang_major__) "." SCALAR_STR(__clang_minor__) "." SCALAR_STR(__clang_patchlevel__)
 #elif defined(__GNUC__)
@@ -25,11 +25,28 @@ namespace {
 #endif
 constexpr const char* kBuildId = "scalar-" SCALAR_VERSION "-r" SCALAR_KERNEL_REVISION "-" SCALAR_COMPILER;
 
-// Every kernel of this plugin that touches the KV cache reads kv_head_stride (other ops ignore the flag).
+// A matmul call's parts (ABI 1.5), one after the other through the kernel's own run function: the
+// reference defines the fused call as the separate ones.
+template <sdk::RunFn Single>
+bitnet_status run_with_parts(void* plugin, const void* args, void* workspace) noexcept {
+    const auto* a = static_cast<const bitnet_matmul_args*>(args);
+    if (a == nullptr || a->struct_size < SCALAR_SIZE_UPTO(bitnet_matmul_args, ldy) || sdk::matmul_parts(*a) == 0)
+        return Single(plugin, args, workspace);
+    return sdk::matmul_each_part(plugin, *a, Single, workspace);
+}
+
+// Every kernel of this plugin that touches the KV cache reads kv_head_stride (other ops ignore the
+// flag); every matmul computes parts and NORM_QUANTIZE applies the FFN activation (ABI 1.5).
+constexpr uint32_t flags_for(bitnet_op op) {
+    return BITNET_KERNEL_FLAG_KV_HEAD_STRIDE | (op == BITNET_OP_MATMUL ? BITNET_KERNEL_FLAG_MATMUL_PARTS : 0u) |
+           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
+}
+
 const bitnet_kernel_desc kKernels[] = {
-#define SCALAR_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                   \
-    bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult,   \
-                       n_mult, nullptr, nullptr, nullptr, nullptr, run, BITNET_KERNEL_FLAG_KV_HEAD_STRIDE},
+#define SCALAR_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                                 \
+    bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult, n_mult,        \
+                       nullptr, nullptr, nullptr, nullptr, op == BITNET_OP_MATMUL ? &run_with_parts<run> : run, \
+                       flags_for(op)},
 #include "scalar_kernels.inc"
 #undef SCALAR_KERNEL
 };

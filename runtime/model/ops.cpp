@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <set>
 
@@ -119,6 +120,55 @@ void Ops::matmul(LinearWeight& w, int32_t m, const QuantBuffer* x_q, const float
     run(make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k), &a, &w);
 }
 
+void Ops::matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBuffer* x_q, const float* x_f32,
+                       int32_t ldx) {
+    if (outs.empty()) return;
+    LinearWeight& w0 = *outs[0].w;
+    const bitnet_shape s0 = make_shape(BITNET_OP_MATMUL, w0.wf, w0.act, m, w0.n, w0.k);
+    bool one_call = outs.size() > 1 && outs.size() <= size_t(BITNET_MATMUL_MAX_PARTS) + 1;
+    const KernelRef& k = router_.route(s0);
+    one_call = one_call && computes_matmul_parts(*k.desc);
+    for (size_t i = 1; one_call && i < outs.size(); ++i) {
+        const LinearWeight& w = *outs[i].w;
+        const KernelRef& ki = router_.route(make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k));
+        one_call = w.wf == w0.wf && w.act == w0.act && w.k == w0.k && ki.desc == k.desc && ki.plugin == k.plugin;
+    }
+    if (one_call) {
+        bitnet_matmul_args a{};
+        a.struct_size = sizeof(a);
+        a.m = m;
+        a.n = w0.n;
+        a.k = w0.k;
+        a.act_type = w0.act;
+        a.x_f32 = x_f32;
+        a.x_q = x_q ? &x_q->view : nullptr;
+        a.ldx = ldx;
+        a.y = outs[0].y;
+        a.ldy = outs[0].ldy;
+        std::array<bitnet_weights, BITNET_MATMUL_MAX_PARTS + 1> wv{};
+        for (size_t i = 0; i < outs.size(); ++i) {
+            LinearWeight& w = *outs[i].w;
+            wv[i] = {w.data, w.size, w.scale, packed_for(w, k, make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k))};
+            if (i > 0) a.parts[i - 1] = {&wv[i], w.n, outs[i].y, outs[i].ldy};
+        }
+        a.w = &wv[0];
+        a.n_parts = int32_t(outs.size()) - 1;
+        void* ws = nullptr;
+        if (k.desc->workspace_size) {
+            const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &s0);
+            if (bytes > 0) ws = workspace_.get(bytes);
+        }
+        const bitnet_status st = k.desc->run(k.plugin->instance(), &a, ws);
+        if (st == BITNET_OK) return;
+        // Each weight on its own below, with the usual fall-backs; say so once.
+        static std::set<std::string> warned;
+        if (warned.insert(k.label() + " " + signature_string(s0)).second)
+            logger().warn("kernel {} failed ({}) on {} with {} parts; one call per weight", k.label(),
+                          status_string(st), signature_string(s0), a.n_parts);
+    }
+    for (const MatmulOut& o : outs) matmul(*o.w, m, x_q, x_f32, ldx, o.y, o.ldy);
+}
+
 void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
                   int32_t ldy) {
     bitnet_rmsnorm_args a{};
@@ -135,7 +185,8 @@ void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float
 }
 
 void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
-                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out) {
+                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out,
+                        const float* up, bitnet_ffn_kind ffn_kind) {
     bitnet_norm_quantize_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
@@ -150,7 +201,20 @@ void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, in
     a.ldy = ldy;
     a.act_type = type;
     a.out = &out.view;
+    a.up = up;
+    a.ld_up = ldx;
+    a.ffn_kind = ffn_kind;
     run(make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0), &a);
+}
+
+bool Ops::fuses_norm_ffn_act(bitnet_act_type type, int32_t m, int32_t n) {
+    const bitnet_shape fused = make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0);
+    if (router_.candidates(fused).empty()) return false;
+    // Every kernel the call could fall back to must take `up` too, or a fall-back would drop it.
+    const auto& order = router_.order(fused);
+    return !order.empty() && std::all_of(order.begin(), order.end(), [](const KernelRef& k) {
+        return applies_norm_ffn_act(*k.desc);
+    });
 }
 
 bool Ops::fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n) {

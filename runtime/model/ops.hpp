@@ -10,6 +10,7 @@
 
 #include <bitnet/plugin.h>
 
+#include <span>
 #include <vector>
 
 namespace bitnet::model {
@@ -32,14 +33,30 @@ public:
     // y[M, w.n] = x · wᵀ; x_q is used for ternary formats, x_f32 for float formats.
     void matmul(LinearWeight& w, int32_t m, const QuantBuffer* x_q, const float* x_f32, int32_t ldx, float* y,
                 int32_t ldy);
+    // One weight of matmul_parts and where its outputs go.
+    struct MatmulOut {
+        LinearWeight* w;
+        float* y;
+        int32_t ldy;
+    };
+    // Several weights over the same x (Q, K and V; gate and up), each as matmul() computes it: one
+    // call when the kernel routed for every weight's signature is the same one and it computes
+    // ABI 1.5's parts (a device saves launches), else a call per weight. The weights share the act
+    // type (x_q holds it) and K.
+    void matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBuffer* x_q, const float* x_f32,
+                      int32_t ldx);
     void rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
                  int32_t ldy);
-    // [x += residual;] y = rmsnorm(x)·weight; out = quantize(y): one BITNET_OP_NORM_QUANTIZE call.
+    // [x = ffn_act(x, up) | x += residual;] y = rmsnorm(x)·weight; out = quantize(y): one
+    // BITNET_OP_NORM_QUANTIZE call. `up` only where fuses_norm_ffn_act() says the kernel takes it.
     void norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
-                       int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out);
+                       int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out,
+                       const float* up = nullptr, bitnet_ffn_kind ffn_kind = BITNET_FFN_RELU2);
     // Whether the plugin that serves RMSNORM at (m, n) also offers NORM_QUANTIZE for `type`: the
     // fused op is then worth a call (it cuts a GPU's launches), else the three ops run.
     bool fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n);
+    // Whether the NORM_QUANTIZE kernel routed for (type, m, n) applies the FFN activation too.
+    bool fuses_norm_ffn_act(bitnet_act_type type, int32_t m, int32_t n);
     void rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
               const int32_t* positions, float* x, int32_t ldx);
     void attention(const bitnet_attention_args& args);

@@ -393,6 +393,8 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
     const int32_t ld_qkv = dq + 2 * dkv;
     QuantBuffer& qa = *b.qa;
     const bool fused = fuse_norm_quantize(m);
+    // The FFN activation inside the sub-norm's call (ABI 1.5), where that kernel takes it.
+    const bool fuse_ffn_act = fused && ops_.fuses_norm_ffn_act(W.layers.at(0).w_down.act, m, ff);
     KvCache& cache = *cache_;
     // [x += residual;] y = rmsnorm(x)·w; qa = quantize(y). Rows of n values, stride n.
     auto norm_quantize = [&](bitnet_act_type act, int32_t n, float* x, const float* residual, const float* w, float* y) {
@@ -412,11 +414,16 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
         norm_quantize(L.wq.act, d, b.x, pending, norm(L.attn_norm), b.h);
         // Q, K and V share token rows (b.k = b.q + dq, b.v = b.k + dkv), so one RoPE call turns
         // the query and key heads together and kv_store reads K and V at one stride.
-        ops_.matmul(L.wq, m, &qa, b.h, d, b.q, ld_qkv);
-        if (L.wk.act != L.wq.act) ops_.quantize(L.wk.act, m, d, b.h, d, qa);
-        ops_.matmul(L.wk, m, &qa, b.h, d, b.k, ld_qkv);
-        if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, b.h, d, qa);
-        ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
+        if (L.wk.act == L.wq.act && L.wv.act == L.wq.act) {
+            const Ops::MatmulOut qkv[] = {{&L.wq, b.q, ld_qkv}, {&L.wk, b.k, ld_qkv}, {&L.wv, b.v, ld_qkv}};
+            ops_.matmul_parts(qkv, m, &qa, b.h, d);
+        } else {
+            ops_.matmul(L.wq, m, &qa, b.h, d, b.q, ld_qkv);
+            if (L.wk.act != L.wq.act) ops_.quantize(L.wk.act, m, d, b.h, d, qa);
+            ops_.matmul(L.wk, m, &qa, b.h, d, b.k, ld_qkv);
+            if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, b.h, d, qa);
+            ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
+        }
         ops_.rope(m, hp.n_head + hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos,
                   b.q, ld_qkv);
         bitnet_attention_args a{};
@@ -463,11 +470,21 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
         ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);
         // FFN block.
         norm_quantize(L.w_gate.act, d, b.x, b.tmp, norm(L.ffn_norm), b.h);
-        ops_.matmul(L.w_gate, m, &qa, b.h, d, b.gate, ff);
-        if (L.w_up.act != L.w_gate.act) ops_.quantize(L.w_up.act, m, d, b.h, d, qa);
-        ops_.matmul(L.w_up, m, &qa, b.h, d, b.up, ff);
-        ops_.ffn_act(hp.ffn_kind, m, ff, b.gate, b.up, b.gate, ff);
-        norm_quantize(L.w_down.act, ff, b.gate, nullptr, norm(L.ffn_sub_norm), b.gate);
+        if (L.w_up.act == L.w_gate.act) {
+            const Ops::MatmulOut gate_up[] = {{&L.w_gate, b.gate, ff}, {&L.w_up, b.up, ff}};
+            ops_.matmul_parts(gate_up, m, &qa, b.h, d);
+        } else {
+            ops_.matmul(L.w_gate, m, &qa, b.h, d, b.gate, ff);
+            ops_.quantize(L.w_up.act, m, d, b.h, d, qa);
+            ops_.matmul(L.w_up, m, &qa, b.h, d, b.up, ff);
+        }
+        if (fused && fuse_ffn_act) {
+            ops_.norm_quantize(L.w_down.act, m, ff, b.gate, ff, nullptr, ff, norm(L.ffn_sub_norm), hp.rms_eps, b.gate,
+                               ff, qa, b.up, hp.ffn_kind);
+        } else {
+            ops_.ffn_act(hp.ffn_kind, m, ff, b.gate, b.up, b.gate, ff);
+            norm_quantize(L.w_down.act, ff, b.gate, nullptr, norm(L.ffn_sub_norm), b.gate);
+        }
         ops_.matmul(L.w_down, m, &qa, b.gate, ff, b.tmp, d);
         pending = b.tmp;
     }

@@ -165,7 +165,7 @@ TEST(CudaConformance, Matmul) {
                 std::vector<float> want(size_t(m) * ldy, NAN);
                 bitnet_qact hq{q.data(), qs.data(), nullptr, stride};
                 bitnet_weights hw{wbytes.data(), wbytes.size(), wscale, nullptr};
-                bitnet_matmul_args ha{sizeof ha, m, n, K, act, x.data(), &hq, ldx, &hw, want.data(), ldy};
+                bitnet_matmul_args ha{sizeof ha, m, n, K, act, x.data(), &hq, ldx, &hw, want.data(), ldy, 0, {}};
                 ASSERT_EQ(ref->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                 // cuda on device memory, with its packed weights.
                 const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, n, K, 0, 0, 0};
@@ -176,7 +176,7 @@ TEST(CudaConformance, Matmul) {
                 Dev<int8_t> dq(q);
                 bitnet_qact gq{dq.ptr(), dqs.ptr(), nullptr, stride};
                 bitnet_weights gw{wbytes.data(), wbytes.size(), wscale, packed};
-                bitnet_matmul_args ga{sizeof ga, m, n, K, act, dx.ptr(), &gq, ldx, &gw, dy.ptr(), ldy};
+                bitnet_matmul_args ga{sizeof ga, m, n, K, act, dx.ptr(), &gq, ldx, &gw, dy.ptr(), ldy, 0, {}};
                 ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                 const auto got = dy.get();
                 k->release_packed(e.cuda->handle(), packed);
@@ -340,7 +340,7 @@ TEST(CudaConformance, NormQuantize) {
                     Dev<int32_t> dsum(std::vector<int32_t>(m, -1));
                     bitnet_qact gq{dq.ptr(), ds.ptr(), dsum.ptr(), stride};
                     bitnet_norm_quantize_args ga{sizeof ga, m, n, dx.ptr(), ld, with_residual ? dr.ptr() : nullptr, ld,
-                                                 dw.ptr(), 1e-5f, dy.ptr(), ld, act, &gq};
+                                                 dw.ptr(), 1e-5f, dy.ptr(), ld, act, &gq, nullptr, 0, BITNET_FFN_RELU2};
                     ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                     const auto got_x = dx.get(), got_y = dy.get();
                     EXPECT_EQ(0, std::memcmp(got_x.data(), stream.data(), got_x.size() * 4)) << "residual stream";

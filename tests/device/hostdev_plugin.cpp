@@ -47,7 +47,7 @@ struct Call {
     size_t kernel = 0;
     std::array<uint64_t, 48> args{}; // any argument struct, 8-byte aligned
     bitnet_qact qact{}, qact_out{};
-    std::array<bitnet_weights, 3> w{};
+    std::array<bitnet_weights, 1 + BITNET_MATMUL_MAX_PARTS> w{};
     void* workspace = nullptr;
 };
 
@@ -146,6 +146,10 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
         else ck.qact("x_q", a.x_q, a.act_type, a.m, a.k);
         ck.weights(a.w);
         ck.rows("y", a.y, a.m, a.ldy, a.n);
+        for (int32_t i = 0; i < sdk::matmul_parts(a); ++i) {
+            ck.weights(a.parts[i].w);
+            ck.rows("a part's y", a.parts[i].y, a.m, a.parts[i].ldy, a.parts[i].n);
+        }
         break;
     }
     case BITNET_OP_QUANTIZE_ACT: {
@@ -211,6 +215,7 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
         const auto& a = *static_cast<const bitnet_norm_quantize_args*>(args);
         ck.rows("x", a.x, a.m, a.ldx, a.n);
         if (a.residual != nullptr) ck.rows("residual", a.residual, a.m, a.ld_residual, a.n);
+        if (const float* up = sdk::norm_quantize_up(a)) ck.rows("up", up, a.m, a.ld_up, a.n);
         ck.optional("weight", a.weight, a.n);
         ck.rows("y", a.y, a.m, a.ldy, a.n);
         ck.qact("out", a.out, a.act_type, a.m, a.n);
@@ -235,6 +240,10 @@ bitnet_status capture(const bitnet_kernel_desc& k, const void* args, Call& c) {
         const auto& m = *static_cast<const bitnet_matmul_args*>(a);
         if (m.x_q != nullptr) c.qact = *m.x_q;
         if (m.w != nullptr) c.w[0] = *m.w;
+        const int32_t n_parts = sdk::matmul_parts(m);
+        if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return BITNET_ERR_INVALID_ARGUMENT;
+        for (int32_t i = 0; i < n_parts; ++i)
+            if (m.parts[i].w != nullptr) c.w[size_t(i) + 1] = *m.parts[i].w;
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         const auto& q = *static_cast<const bitnet_quantize_args*>(a);
         if (q.out != nullptr) c.qact_out = *q.out;
@@ -253,6 +262,8 @@ void bind(const bitnet_kernel_desc& k, Call& c) {
         auto& m = *static_cast<bitnet_matmul_args*>(a);
         if (m.x_q != nullptr) m.x_q = &c.qact;
         if (m.w != nullptr) m.w = &c.w[0];
+        for (int32_t i = 0; i < sdk::matmul_parts(m); ++i)
+            if (m.parts[i].w != nullptr) m.parts[i].w = &c.w[size_t(i) + 1];
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         auto& q = *static_cast<bitnet_quantize_args*>(a);
         if (q.out != nullptr) q.out = &c.qact_out;
@@ -278,9 +289,12 @@ bitnet_status execute(Instance& p, Call c) {
     bind(k, c);
     if (std::string why = check_pointers(p, k, c); !why.empty()) return refuse(p, k, why);
     if (k.op == BITNET_OP_MATMUL) {
-        const auto* dw = static_cast<const DeviceWeights*>(c.w[0].packed);
-        c.w[0].data = dw->data;
-        c.w[0].packed = dw->inner_packed;
+        const auto& m = *reinterpret_cast<const bitnet_matmul_args*>(c.args.data());
+        for (int32_t i = 0; i <= sdk::matmul_parts(m); ++i) {
+            const auto* dw = static_cast<const DeviceWeights*>(c.w[size_t(i)].packed);
+            c.w[size_t(i)].data = dw->data;
+            c.w[size_t(i)].packed = dw->inner_packed;
+        }
     }
     {
         std::lock_guard lock(p.mu);

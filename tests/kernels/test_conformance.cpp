@@ -291,9 +291,11 @@ struct TestKvLayout {
     }
 };
 
-bool reads_kv_head_stride(const bitnet_kernel_desc& k) {
-    return k.struct_size >= offsetof(bitnet_kernel_desc, flags) + sizeof k.flags && (k.flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0;
+bool has_flag(const bitnet_kernel_desc& k, uint32_t flag) {
+    return k.struct_size >= offsetof(bitnet_kernel_desc, flags) + sizeof k.flags && (k.flags & flag) != 0;
 }
+bool reads_kv_head_stride(const bitnet_kernel_desc& k) { return has_flag(k, BITNET_KERNEL_FLAG_KV_HEAD_STRIDE); }
+bool computes_matmul_parts(const bitnet_kernel_desc& k) { return has_flag(k, BITNET_KERNEL_FLAG_MATMUL_PARTS); }
 
 // Both cache layouts the kernel reads (head-major only with the flag), each against the scalar
 // reference on the same layout; the reference's head-major output must equal its interleaved one.
@@ -339,6 +341,47 @@ void check_attention(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_
 }
 
 class Conformance : public ::testing::TestWithParam<Case> {};
+
+// BITNET_KERNEL_FLAG_MATMUL_PARTS (ABI 1.5): one call with two more weights of other row counts
+// gives every weight's outputs bit for bit as that weight's own call by the same kernel does.
+void check_matmul_parts(const Loaded& l, const bitnet_kernel_desc& k, int32_t m, int32_t K, const std::vector<float>& x,
+                        int32_t ldx, const bitnet_qact& qa, std::mt19937& gen) {
+    void* h = l.inst->handle();
+    const int32_t unit = std::max(1, k.n_multiple);
+    const int32_t ns[3] = {3 * unit, 5 * unit, unit};
+    std::vector<Weights> ws;
+    std::vector<std::unique_ptr<testing::KernelPacked>> packed;
+    std::vector<bitnet_weights> wv(3);
+    for (int i = 0; i < 3; ++i) {
+        ws.push_back(make_weights(k.weight_format, ns[i], K, gen));
+        packed.push_back(std::make_unique<testing::KernelPacked>(k, h, testing::matmul_shape(k, m, ns[i], K),
+                                                                 ws[i].bytes.data(), ws[i].bytes.size()));
+        ASSERT_EQ(packed[i]->status(), BITNET_OK);
+        wv[i] = {ws[i].bytes.data(), ws[i].bytes.size(), ws[i].scale, packed[i]->get()};
+    }
+    const testing::KernelWorkspace scratch(k, h, testing::matmul_shape(k, m, ns[0], K));
+    std::vector<std::vector<float>> alone(3), together(3);
+    bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, 0, K, k.act_type, x.data(), &qa, ldx, nullptr, nullptr, 0, 0, {}};
+    for (int i = 0; i < 3; ++i) {
+        alone[i].assign(size_t(m) * (ns[i] + 2), NAN);
+        together[i].assign(alone[i].size(), NAN);
+        a.n = ns[i];
+        a.w = &wv[i];
+        a.y = alone[i].data();
+        a.ldy = ns[i] + 2;
+        ASSERT_EQ(k.run(h, &a, scratch.get()), BITNET_OK) << "weight " << i << " alone";
+    }
+    a.n = ns[0];
+    a.w = &wv[0];
+    a.y = together[0].data();
+    a.ldy = ns[0] + 2;
+    a.n_parts = 2;
+    for (int i = 1; i < 3; ++i) a.parts[i - 1] = {&wv[i], ns[i], together[i].data(), ns[i] + 2};
+    ASSERT_EQ(k.run(h, &a, scratch.get()), BITNET_OK) << "with parts";
+    for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(0, std::memcmp(alone[i].data(), together[i].data(), alone[i].size() * sizeof(float)))
+            << "weight " << i << " (n " << ns[i] << "): its outputs in the parts call differ from its own call";
+}
 
 void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kernel_desc& ref,
                   const sig::Matmul& s, int32_t m) {
@@ -386,7 +429,7 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
         EXPECT_EQ(packed.status(), BITNET_OK) << kd.name << " pack_weights";
         bitnet_weights wk = wt;
         wk.packed = packed.get();
-        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wk, y.data(), ldy};
+        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wk, y.data(), ldy, 0, {}};
         const testing::KernelWorkspace ws(kd, handle, shape);
         if (ws.get() != nullptr) { // a kernel that asked for scratch refuses to run without it
             EXPECT_NE(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name << " ran with a NULL workspace";
@@ -402,6 +445,10 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
     };
     const std::vector<float> got = run(l.inst->handle(), k, x);
     const std::vector<float> want = run(loaded("scalar").inst->handle(), ref, xr);
+    if (computes_matmul_parts(k)) {
+        SCOPED_TRACE("matmul parts");
+        check_matmul_parts(l, k, m, K, x, ldx, qa, gen);
+    }
 
     // The bound for float sums: 1e-5 of Σ|w·x| of each output (|x| as the kernel sees it).
     const formats::GgmlType type = formats::type_info(k.weight_format)->type;
@@ -533,6 +580,41 @@ TEST_P(Conformance, MatchesScalar) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Plugins, Conformance, ::testing::ValuesIn(all_cases()), case_name);
+
+// Every matmul kernel that computes parts, the reference's included, on 1 and 3 tokens and a K of
+// three format blocks. Counts what it checked, so a flag nobody sets cannot pass it unseen.
+TEST(MatmulParts, EqualOneCallPerWeight) {
+    int checked = 0;
+    for (const std::string plugin : {"scalar", "avx2", "avx512"}) {
+        Loaded& l = loaded(plugin);
+        if (l.inst == nullptr) continue;
+        for (const bitnet_kernel_desc& k : *l.inst) {
+            if (k.op != BITNET_OP_MATMUL || !computes_matmul_parts(k)) continue;
+            const int32_t K = 3 * std::max(k.k_multiple, 32);
+            for (int32_t m : {1, 3}) {
+                if (!m_ok(k, m)) continue;
+                SCOPED_TRACE(plugin + "/" + k.name + " m=" + std::to_string(m));
+                std::mt19937 gen(static_cast<uint32_t>(K + m));
+                const int32_t ldx = K + 1;
+                const std::vector<float> x = normal(static_cast<size_t>(m) * ldx, 1.0f, gen);
+                const bool b256 = k.act_type == BITNET_ACT_I8_B256;
+                const size_t stride = static_cast<size_t>(K) + 64;
+                std::vector<int8_t> q(stride * m);
+                std::vector<float> qs(static_cast<size_t>(m) * (K + 255) / 256 + m);
+                for (int32_t i = 0; i < m; ++i) {
+                    const float* row = &x[i * static_cast<size_t>(ldx)];
+                    if (b256) formats::quantize_act_row_b256(row, K, &q[i * stride], &qs[i * size_t((K + 255) / 256)]);
+                    else if (k.act_type == BITNET_ACT_I8_ROW) formats::quantize_act_row_i8(row, K, &q[i * stride], &qs[i]);
+                }
+                const bitnet_qact qa{q.data(), qs.data(), nullptr, stride};
+                check_matmul_parts(l, k, m, K, x, ldx, qa, gen);
+                ++checked;
+            }
+        }
+    }
+    // The reference computes parts for every matmul format it has (plugins/scalar/plugin.cpp).
+    EXPECT_GE(checked, 2 * 8);
+}
 
 // The cap must refuse avx512 with the documented reason, whatever the CPU.
 TEST(Probe, HonoursMaxIsaCap) {

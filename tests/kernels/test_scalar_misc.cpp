@@ -404,7 +404,8 @@ TEST(ScalarNormQuantize, EqualsAddRmsnormQuantize) {
                 std::vector<int32_t> sums2(M);
                 bitnet_qact out2{q2.data(), s2.data(), sums2.data(), stride};
                 bitnet_norm_quantize_args f{sizeof f, M, N, x2.data(), ld, residual ? r.data() : nullptr, ld, w.data(),
-                                            1e-6f, y2.data(), ld, b256 ? BITNET_ACT_I8_B256 : BITNET_ACT_I8_ROW, &out2};
+                                            1e-6f, y2.data(), ld, b256 ? BITNET_ACT_I8_B256 : BITNET_ACT_I8_ROW, &out2,
+                                            nullptr, 0, BITNET_FFN_RELU2};
                 ASSERT_EQ(env.two.run(b256 ? "norm_quantize_i8b256__scalar" : "norm_quantize_i8row__scalar", f), BITNET_OK);
                 EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), x1.size() * 4));
                 EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
@@ -421,6 +422,44 @@ TEST(ScalarNormQuantize, EqualsAddRmsnormQuantize) {
                 EXPECT_EQ(env.two.run(b256 ? "norm_quantize_i8b256__scalar" : "norm_quantize_i8row__scalar", f),
                           BITNET_ERR_INVALID_ARGUMENT);
             }
+}
+
+// ABI 1.5: NORM_QUANTIZE with `up` is FFN_ACT (gate = y = x) and then NORM_QUANTIZE, bit for bit.
+TEST(ScalarNormQuantize, FfnActFirstEqualsFfnActThenNormQuantize) {
+    auto& env = scalar_env();
+    Rng rng(12);
+    for (bitnet_ffn_kind kind : {BITNET_FFN_RELU2, BITNET_FFN_SILU})
+        for (int N : {7, 300}) {
+            SCOPED_TRACE("kind=" + std::to_string(kind) + " N=" + std::to_string(N));
+            const int M = 2, ld = N + 3;
+            const size_t stride = size_t(N) + 1;
+            const auto gate = rng.floats(size_t(M) * ld, -2.0f, 2.0f), up = rng.floats(size_t(M) * ld);
+            const auto w = rng.floats(N, 0.5f, 1.5f);
+            auto x1 = gate;
+            std::vector<float> y1(gate.size()), y2(gate.size()), s1(M), s2(M);
+            std::vector<int8_t> q1(stride * M), q2(stride * M);
+            bitnet_ffn_act_args fa{sizeof fa, kind, M, N, x1.data(), up.data(), x1.data(), ld};
+            ASSERT_EQ(env.one.run("ffn_act_f32__scalar", fa), BITNET_OK);
+            bitnet_qact out1{q1.data(), s1.data(), nullptr, stride};
+            bitnet_norm_quantize_args plain{sizeof plain, M, N, x1.data(), ld, nullptr, 0, w.data(), 1e-6f, y1.data(), ld,
+                                            BITNET_ACT_I8_ROW, &out1, nullptr, 0, BITNET_FFN_RELU2};
+            ASSERT_EQ(env.one.run("norm_quantize_i8row__scalar", plain), BITNET_OK);
+            auto x2 = gate;
+            bitnet_qact out2{q2.data(), s2.data(), nullptr, stride};
+            bitnet_norm_quantize_args fused{sizeof fused, M, N, x2.data(), ld, nullptr, 0, w.data(), 1e-6f, y2.data(), ld,
+                                            BITNET_ACT_I8_ROW, &out2, up.data(), ld, kind};
+            ASSERT_EQ(env.two.run("norm_quantize_i8row__scalar", fused), BITNET_OK);
+            EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
+            EXPECT_EQ(q1, q2);
+            EXPECT_EQ(0, std::memcmp(s1.data(), s2.data(), s1.size() * 4));
+            // `up` with a residual, or at another stride than x, is refused.
+            fused.residual = up.data();
+            fused.ld_residual = ld;
+            EXPECT_EQ(env.two.run("norm_quantize_i8row__scalar", fused), BITNET_ERR_INVALID_ARGUMENT);
+            fused.residual = nullptr;
+            fused.ld_up = ld + 1;
+            EXPECT_EQ(env.two.run("norm_quantize_i8row__scalar", fused), BITNET_ERR_INVALID_ARGUMENT);
+        }
 }
 
 TEST(ScalarPlugin, BadArgumentsReturnErrors) {

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define BITNET_PLUGIN_ABI_VERSION_MAJOR 1
-#define BITNET_PLUGIN_ABI_VERSION_MINOR 4
+#define BITNET_PLUGIN_ABI_VERSION_MINOR 5
 /* Packed as (major << 16) | minor. */
 #define BITNET_PLUGIN_ABI_VERSION \
     ((uint32_t)((BITNET_PLUGIN_ABI_VERSION_MAJOR << 16) | BITNET_PLUGIN_ABI_VERSION_MINOR))
@@ -151,6 +151,16 @@ typedef struct bitnet_weights {
     const void* packed;/* what pack_weights returned, or NULL when the kernel runs on `data` */
 } bitnet_weights;
 
+/* Since 1.5: one more weight over a matmul call's X (see bitnet_matmul_args.parts). */
+typedef struct bitnet_matmul_part {
+    const bitnet_weights* w;     /* same format and K as the call's w */
+    int32_t n;                   /* outputs of this part */
+    float* y;                    /* M x n, row stride ldy floats; overwritten */
+    int32_t ldy;
+} bitnet_matmul_part;
+
+#define BITNET_MATMUL_MAX_PARTS 3
+
 typedef struct bitnet_matmul_args {
     uint32_t struct_size;
     int32_t m, n, k;             /* rows of X (tokens), outputs, reduction length */
@@ -161,6 +171,13 @@ typedef struct bitnet_matmul_args {
     const bitnet_weights* w;
     float* y;                    /* M x N, row stride ldy floats; overwritten */
     int32_t ldy;
+    /* Since 1.5, read only by kernels that set BITNET_KERNEL_FLAG_MATMUL_PARTS (the host gives
+     * no other kernel n_parts > 0): n_parts more weights over the same X, each computed exactly as
+     * a call of its own would compute it (Q, K and V, or gate and up, in one launch on a device).
+     * The host promises that the kernel is the one it routes for every part's own signature
+     * (m, part n, k), so each part's weights were packed by this kernel's pack_weights. */
+    int32_t n_parts;             /* 0 .. BITNET_MATMUL_MAX_PARTS */
+    bitnet_matmul_part parts[BITNET_MATMUL_MAX_PARTS];
 } bitnet_matmul_args;
 
 typedef struct bitnet_quantize_args {
@@ -305,6 +322,15 @@ typedef struct bitnet_norm_quantize_args {
     int32_t ldy;
     bitnet_act_type act_type;
     bitnet_qact* out;      /* as bitnet_quantize_args.out */
+    /* Since 1.5, read only by kernels that set BITNET_KERNEL_FLAG_NORM_FFN_ACT (the host gives no
+     * other kernel a non-NULL up): the FFN activation first, so the block's tail is one call.
+     * When up is non-NULL, residual is NULL and each row of x is first replaced by
+     * ffn_act(x, up) of ffn_kind (as BITNET_OP_FFN_ACT with gate = y = x), then normalized and
+     * quantized as above. Afterwards x holds either those rows or what it held before (the
+     * caller reads x no further), so a kernel need not write it back. */
+    const float* up;       /* M rows, row stride ld_up */
+    int32_t ld_up;
+    bitnet_ffn_kind ffn_kind;
 } bitnet_norm_quantize_args;
 
 /* The shape a routing decision is made for; also what `supports` is asked about. */
@@ -385,6 +411,10 @@ typedef struct bitnet_kernel_desc {
 
 /* The kernel reads kv_head_stride (ATTENTION, ATTENTION_SEQS, KV_STORE, KV_STORE_SEQS). */
 #define BITNET_KERNEL_FLAG_KV_HEAD_STRIDE 1u
+/* Since 1.5: the MATMUL kernel computes bitnet_matmul_args.parts. */
+#define BITNET_KERNEL_FLAG_MATMUL_PARTS 2u
+/* Since 1.5: the NORM_QUANTIZE kernel applies the FFN activation (bitnet_norm_quantize_args.up). */
+#define BITNET_KERNEL_FLAG_NORM_FFN_ACT 4u
 
 /* ------------------------------------------------------------------------------------------------
  * Device memory, for plugins whose kernels do not work on host pointers.

@@ -110,12 +110,49 @@ bitnet_status run_op(void* handle, const void* args, const char* what, size_t mi
     });
 }
 
-// BITNET_OP_NORM_QUANTIZE as its definition says: the plugin's own ADD (when a.residual is set),
-// RMSNORM and QUANTIZE_ACT run functions, in turn. For plugins that have no fused kernel for a
-// case, or define the op by its parts (the reference). Returns the first failure.
 using RunFn = bitnet_status (*)(void* instance, const void* args, void* workspace) noexcept;
+
+// The extra weights of a matmul call (ABI 1.5), 0 for a writer that predates them.
+inline int32_t matmul_parts(const bitnet_matmul_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_matmul_args, parts) ? a.n_parts : 0;
+}
+
+// The call's own weight, then each part, through `single` (a run function that ignores parts):
+// BITNET_KERNEL_FLAG_MATMUL_PARTS by its definition, for plugins where a call costs no launch.
+inline bitnet_status matmul_each_part(void* instance, const bitnet_matmul_args& a, RunFn single,
+                                      void* workspace) noexcept {
+    const int32_t n_parts = matmul_parts(a);
+    if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return BITNET_ERR_INVALID_ARGUMENT;
+    bitnet_matmul_args one = a;
+    one.n_parts = 0;
+    if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
+    for (int32_t i = 0; i < n_parts; ++i) {
+        one.w = a.parts[i].w;
+        one.n = a.parts[i].n;
+        one.y = a.parts[i].y;
+        one.ldy = a.parts[i].ldy;
+        if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
+    }
+    return BITNET_OK;
+}
+
+// A NORM_QUANTIZE call's `up` (ABI 1.5), NULL for a writer that predates it.
+inline const float* norm_quantize_up(const bitnet_norm_quantize_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_norm_quantize_args, ffn_kind) ? a.up : nullptr;
+}
+
+// BITNET_OP_NORM_QUANTIZE as its definition says: the plugin's own FFN_ACT (when a.up is set,
+// ABI 1.5) or ADD (when a.residual is set), RMSNORM and QUANTIZE_ACT run functions, in turn. For
+// plugins that have no fused kernel for a case, or define the op by its parts (the reference).
+// Returns the first failure; UNSUPPORTED for an `up` when ffn_act is NULL.
 inline bitnet_status norm_quantize_by_parts(void* instance, const bitnet_norm_quantize_args& a, RunFn add, RunFn rmsnorm,
-                                            RunFn quantize) noexcept {
+                                            RunFn quantize, RunFn ffn_act = nullptr) noexcept {
+    if (const float* up = norm_quantize_up(a); up != nullptr) {
+        if (ffn_act == nullptr) return BITNET_ERR_UNSUPPORTED;
+        if (a.residual != nullptr || a.ld_up != a.ldx) return BITNET_ERR_INVALID_ARGUMENT;
+        const bitnet_ffn_act_args act{sizeof act, a.ffn_kind, a.m, a.n, a.x, up, a.x, a.ldx};
+        if (bitnet_status st = ffn_act(instance, &act, nullptr); st != BITNET_OK) return st;
+    }
     if (a.residual != nullptr) {
         const bitnet_add_args add_args{sizeof add_args, a.m, a.n, a.residual, a.ld_residual, a.x, a.ldx};
         if (bitnet_status st = add(instance, &add_args, nullptr); st != BITNET_OK) return st;
