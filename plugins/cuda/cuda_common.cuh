@@ -60,6 +60,19 @@ bool dispatch_row_regs(int n, F&& f) {
     return true;
 }
 
+// The gated FFN activation of one element, act(g) * u, with the scalar reference's float steps
+// (relu² bit-exact; SiLU differs by expf's last bits). kind: bitnet_ffn_kind.
+__device__ __forceinline__ float ffn_gate_up(int kind, float g, float u) {
+    float act;
+    if (kind == 0 /* BITNET_FFN_RELU2 */) {
+        const float r = g > 0.0f ? g : 0.0f;
+        act = __fmul_rn(r, r);
+    } else {
+        act = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
+    }
+    return __fmul_rn(act, u);
+}
+
 // IEEE half bits <-> float, round to nearest even (as formats::f32_to_fp16).
 __device__ __forceinline__ float half_bits_to_float(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t float_to_half_bits(float f) { return __half_as_ushort(__float2half_rn(f)); }

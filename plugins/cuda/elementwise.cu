@@ -9,20 +9,14 @@ namespace {
 
 constexpr int kThreads = 256;
 
+static_assert(BITNET_FFN_RELU2 == 0, "ffn_gate_up's kind numbering");
+
 __global__ void ffn_act(int kind, const float* gate, const float* up, float* y, int ld, int n) {
     griddep_enter();
     const int i = blockIdx.x * kThreads + threadIdx.x;
     if (i >= n) return;
     const size_t at = static_cast<size_t>(blockIdx.y) * ld + i;
-    const float g = gate[at], u = up[at];
-    float act;
-    if (kind == BITNET_FFN_RELU2) {
-        const float r = g > 0.0f ? g : 0.0f;
-        act = __fmul_rn(r, r);
-    } else {
-        act = __fdiv_rn(g, __fadd_rn(1.0f, expf(-g)));
-    }
-    y[at] = __fmul_rn(act, u);
+    y[at] = ffn_gate_up(kind, gate[at], up[at]);
 }
 
 __global__ void add(const float* x, int ldx, float* y, int ldy, int n) {

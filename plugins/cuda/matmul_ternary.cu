@@ -30,22 +30,73 @@ __device__ __forceinline__ int sum16(const int4& a, int acc) {
     return __dp4a(kOnes, a.w, __dp4a(kOnes, a.z, __dp4a(kOnes, a.y, __dp4a(kOnes, a.x, acc))));
 }
 
-template <int R, int MT, bool kBlockScales>
+// One weight of a launch (the call's own, then ABI 1.5's parts), and the first block along the
+// grid's x dimension that computes it: the blocks of all parts tile one grid.
+struct TernaryPart {
+    const uint32_t* w;
+    const float* wscales; // TQ block scales (nullptr for I2_S)
+    float* y;
+    float w_scale;
+    int n, ldy, block0;
+};
+constexpr int kMaxParts = 1 + BITNET_MATMUL_MAX_PARTS;
+struct TernaryParts {
+    TernaryPart p[kMaxParts];
+    int count;
+};
+
+// The part this block computes, and the block's index within it. Constant indices only, so the
+// parts stay in the parameter bank instead of a local copy.
+__device__ __forceinline__ TernaryPart part_of_block(const TernaryParts& parts, int& local_block) {
+    TernaryPart me = parts.p[0];
+#pragma unroll
+    for (int j = 1; j < kMaxParts; ++j)
+        if (j < parts.count && static_cast<int>(blockIdx.x) >= parts.p[j].block0) me = parts.p[j];
+    local_block = static_cast<int>(blockIdx.x) - me.block0;
+    return me;
+}
+
+// Pairs (32 weights) per lane whose weights a decode GEMV loads before it waits for the previous
+// kernel: they do not depend on it, so under programmatic dependent launch their bytes stream in
+// while that kernel (a one-block norm, ~3 us) finishes, instead of after. 8 covers K <= 8192 (every
+// 2B-4T matmul) in 16 registers per row.
+constexpr int kEarlyPairs = 8;
+
+template <int R, int MT, bool kBlockScales, int kEarly>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x,
-             size_t ldq, const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y,
-             int ldy) {
-    griddep_enter();
+ternary_gemv(const TernaryParts parts, const int8_t* __restrict__ x, size_t ldq, const float* __restrict__ xs, int m,
+             int k) {
+    int local_block;
+    const TernaryPart me = part_of_block(parts, local_block);
     const int lane = threadIdx.x % 32;
-    const int row0 = (blockIdx.x * kWarpsPerBlock + threadIdx.x / 32) * R;
+    const int row0 = (local_block * kWarpsPerBlock + threadIdx.x / 32) * R;
     const int t0 = blockIdx.y * MT;
-    const int mt = min(MT, m - t0);
-    if (row0 >= n) return;
+    if (row0 >= me.n) {
+        griddep_enter();
+        return;
+    }
     const int pairs = k / 32, nb = (k + 255) / 256;
     const uint2* wr[R];
 #pragma unroll
     for (int r = 0; r < R; ++r)
-        wr[r] = reinterpret_cast<const uint2*>(w + static_cast<size_t>(min(row0 + r, n - 1)) * (k / 16));
+        wr[r] = reinterpret_cast<const uint2*>(me.w + static_cast<size_t>(min(row0 + r, me.n - 1)) * (k / 16));
+    auto block_scale = [&](int r, int p) {
+        return __ldg(me.wscales + static_cast<size_t>(min(row0 + r, me.n - 1)) * nb + p / 8);
+    };
+
+    // The early weights (kEarly pairs per lane), loaded before waiting on the previous kernel.
+    uint2 early[kEarly > 0 ? kEarly : 1][R];
+    float early_scale[kEarly > 0 && kBlockScales ? kEarly : 1][R];
+#pragma unroll
+    for (int e = 0; e < kEarly; ++e)
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int p = lane + 32 * e;
+            early[e][r] = p < pairs ? __ldg(wr[r] + p) : make_uint2(0u, 0u);
+            if constexpr (kBlockScales) early_scale[e][r] = p < pairs ? block_scale(r, p) : 0.0f;
+        }
+    griddep_enter();
+    const int mt = min(MT, m - t0);
 
     using Acc = std::conditional_t<kBlockScales, float, int>;
     Acc acc[R][MT];
@@ -54,14 +105,8 @@ ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, 
 #pragma unroll
         for (int t = 0; t < MT; ++t) acc[r][t] = 0;
 
-    for (int p = lane; p < pairs; p += 32) {
-        uint2 wv[R];
-        float wb[R];
-#pragma unroll
-        for (int r = 0; r < R; ++r) {
-            wv[r] = __ldg(wr[r] + p);
-            if constexpr (kBlockScales) wb[r] = __ldg(wscales + static_cast<size_t>(min(row0 + r, n - 1)) * nb + p / 8);
-        }
+    // Pair p's weights (wv, and block scales wb) against every token's activations.
+    auto accumulate = [&](int p, const uint2 (&wv)[R], const float (&wb)[R]) {
 #pragma unroll
         for (int t = 0; t < MT; ++t) {
             if (t >= mt) break;
@@ -77,6 +122,25 @@ ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, 
                 else acc[r][t] += d;
             }
         }
+    };
+#pragma unroll
+    for (int e = 0; e < kEarly; ++e) {
+        const int p = lane + 32 * e;
+        if (p >= pairs) break;
+        float wb[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) wb[r] = kBlockScales ? early_scale[kBlockScales ? e : 0][r] : 0.0f;
+        accumulate(p, early[e], wb);
+    }
+    for (int p = lane + 32 * kEarly; p < pairs; p += 32) {
+        uint2 wv[R];
+        float wb[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            wv[r] = __ldg(wr[r] + p);
+            wb[r] = kBlockScales ? block_scale(r, p) : 0.0f;
+        }
+        accumulate(p, wv, wb);
     }
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -84,10 +148,10 @@ ternary_gemv(const uint32_t* __restrict__ w, const float* __restrict__ wscales, 
         for (int t = 0; t < MT; ++t) {
             if (t >= mt) break;
             const Acc s = warp_sum(acc[r][t]);
-            if (lane == 0 && row0 + r < n) {
-                float* out = y + static_cast<size_t>(t0 + t) * ldy + row0 + r;
-                if constexpr (kBlockScales) *out = s * w_scale;
-                else *out = static_cast<float>(s) / __ldg(xs + t0 + t) * w_scale;
+            if (lane == 0 && row0 + r < me.n) {
+                float* out = me.y + static_cast<size_t>(t0 + t) * me.ldy + row0 + r;
+                if constexpr (kBlockScales) *out = s * me.w_scale;
+                else *out = static_cast<float>(s) / __ldg(xs + t0 + t) * me.w_scale;
             }
         }
 }
@@ -124,17 +188,30 @@ __device__ __forceinline__ void mma_s8(int (&d)[4], const uint32_t (&a)[4], uint
 // each chunk's exact integer dot by (d_a · d_w) of its 256-block and sum in f32.
 template <int NT, bool kBlockScales, int kMmaWarps = mma_warps<NT>()>
 __global__ void __launch_bounds__(kMmaWarps * 32)
-ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, const int8_t* __restrict__ x, size_t ldq,
-            const float* __restrict__ xs, int m, int n, int k, float w_scale, float* __restrict__ y, int ldy) {
-    griddep_enter();
+ternary_mma(const TernaryParts parts, const int8_t* __restrict__ x, size_t ldq, const float* __restrict__ xs, int m,
+            int k) {
+    int local_block;
+    const TernaryPart me = part_of_block(parts, local_block);
+    const uint32_t* __restrict__ w = me.w;
+    const float* __restrict__ wscales = me.wscales;
+    const int n = me.n;
     using Acc = std::conditional_t<kBlockScales, float, int>;
     __shared__ Acc red[kMmaWarps][NT][4][32];
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, g = lane / 4, t = lane % 4;
-    const int row0 = blockIdx.x * 16, tok0 = blockIdx.y * 8 * NT;
+    const int row0 = local_block * 16, tok0 = blockIdx.y * 8 * NT;
     const int words = k / 16, chunks = k / 128, nb = k / 256;
     const int ra = min(row0 + g, n - 1), rb = min(row0 + g + 8, n - 1);
     const uint4* wa = reinterpret_cast<const uint4*>(w + static_cast<size_t>(ra) * words);
     const uint4* wb = reinterpret_cast<const uint4*>(w + static_cast<size_t>(rb) * words);
+    // The warp's first chunk of weights before waiting on the previous kernel (see kEarlyPairs).
+    uint4 first[4] = {};
+    if (warp < chunks) {
+        first[0] = __ldg(wa + 2 * warp);
+        first[1] = __ldg(wa + 2 * warp + 1);
+        first[2] = __ldg(wb + 2 * warp);
+        first[3] = __ldg(wb + 2 * warp + 1);
+    }
+    griddep_enter();
     const int8_t* xt[NT];
 #pragma unroll
     for (int j = 0; j < NT; ++j) xt[j] = x + static_cast<size_t>(min(tok0 + 8 * j + g, m - 1)) * ldq;
@@ -146,8 +223,9 @@ ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, c
         for (int e = 0; e < 4; ++e) acc[j][e] = 0;
 
     for (int c = warp; c < chunks; c += kMmaWarps) {
-        const uint4 a0 = __ldg(wa + 2 * c), a1 = __ldg(wa + 2 * c + 1);
-        const uint4 b0 = __ldg(wb + 2 * c), b1 = __ldg(wb + 2 * c + 1);
+        const bool early = c == warp;
+        const uint4 a0 = early ? first[0] : __ldg(wa + 2 * c), a1 = early ? first[1] : __ldg(wa + 2 * c + 1);
+        const uint4 b0 = early ? first[2] : __ldg(wb + 2 * c), b1 = early ? first[3] : __ldg(wb + 2 * c + 1);
         const uint32_t ca[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
         const uint32_t cb[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
         int part[NT][4];
@@ -200,61 +278,89 @@ ternary_mma(const uint32_t* __restrict__ w, const float* __restrict__ wscales, c
         const int row = row0 + ln / 4 + (e >= 2 ? 8 : 0);
         const int tok = tok0 + 8 * j + 2 * (ln % 4) + (e & 1);
         if (row >= n || tok >= m) continue;
-        float* out = y + static_cast<size_t>(tok) * ldy + row;
-        if constexpr (kBlockScales) *out = sum * w_scale;
-        else *out = static_cast<float>(sum) / __ldg(xs + tok) * w_scale;
+        float* out = me.y + static_cast<size_t>(tok) * me.ldy + row;
+        if constexpr (kBlockScales) *out = sum * me.w_scale;
+        else *out = static_cast<float>(sum) / __ldg(xs + tok) * me.w_scale;
     }
 }
 
+// Lays the parts' blocks out along one grid (rows_per_block output rows each); returns the blocks.
+unsigned tile_parts(TernaryParts& parts, int rows_per_block) {
+    int blocks = 0;
+    for (int i = 0; i < parts.count; ++i) {
+        parts.p[i].block0 = blocks;
+        blocks += static_cast<int>(ceil_div(parts.p[i].n, rows_per_block));
+    }
+    return static_cast<unsigned>(blocks);
+}
+
 template <int NT, bool kBlockScales>
-void launch_mma(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
-    const dim3 grid(ceil_div(a.n, 16), ceil_div(a.m, 8 * NT));
-    launch_kernel(p.pdl, ternary_mma<NT, kBlockScales>, grid, mma_warps<NT>() * 32, 0, p.stream, 
-        w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
+void launch_mma(const bitnet_matmul_args& a, TernaryParts parts, const Plugin& p) {
+    const dim3 grid(tile_parts(parts, 16), ceil_div(a.m, 8 * NT));
+    launch_kernel(p.pdl, ternary_mma<NT, kBlockScales>, grid, mma_warps<NT>() * 32, 0, p.stream, parts, a.x_q->data,
+                  a.x_q->row_stride, a.x_q->scales, a.m, a.k);
 }
 
 template <bool kBlockScales>
-void launch_tokens(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
-    if (a.m <= 8) launch_mma<1, kBlockScales>(a, w, ws, p);
-    else if (a.m <= 16) launch_mma<2, kBlockScales>(a, w, ws, p);
-    else if (a.m <= 32) launch_mma<4, kBlockScales>(a, w, ws, p);
-    else launch_mma<8, kBlockScales>(a, w, ws, p);
+void launch_tokens(const bitnet_matmul_args& a, const TernaryParts& parts, const Plugin& p) {
+    if (a.m <= 8) launch_mma<1, kBlockScales>(a, parts, p);
+    else if (a.m <= 16) launch_mma<2, kBlockScales>(a, parts, p);
+    else if (a.m <= 32) launch_mma<4, kBlockScales>(a, parts, p);
+    else launch_mma<8, kBlockScales>(a, parts, p);
 }
 
-template <int R, int MT, bool kBlockScales>
-void launch(const bitnet_matmul_args& a, const uint32_t* w, const float* ws, const Plugin& p) {
-    const dim3 grid(ceil_div(a.n, kWarpsPerBlock * R), ceil_div(a.m, MT));
-    launch_kernel(p.pdl, ternary_gemv<R, MT, kBlockScales>, grid, kWarpsPerBlock * 32, 0, p.stream, 
-        w, ws, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
+template <bool kBlockScales>
+void launch_gemv(const bitnet_matmul_args& a, TernaryParts parts, const Plugin& p) {
+    constexpr int R = 1;
+    const dim3 grid(tile_parts(parts, kWarpsPerBlock * R), 1);
+    if (p.early_weights)
+        launch_kernel(p.pdl, ternary_gemv<R, 1, kBlockScales, kEarlyPairs>, grid, kWarpsPerBlock * 32, 0, p.stream,
+                      parts, a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.k);
+    else
+        launch_kernel(p.pdl, ternary_gemv<R, 1, kBlockScales, 0>, grid, kWarpsPerBlock * 32, 0, p.stream, parts,
+                      a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.k);
 }
 
 bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitnet_act_type act, int32_t block) {
     return run_op<bitnet_matmul_args>(
         plugin, args, what, CUDA_SIZE_UPTO(bitnet_matmul_args, ldy),
         [&](Plugin& p, const bitnet_matmul_args& a) -> bitnet_status {
-            if (a.m <= 0 || a.n <= 0 || a.k <= 0 || a.k % block != 0) return fail(p, what, "bad m, n or k");
-            if (a.act_type != act || a.x_q == nullptr || a.w == nullptr || a.y == nullptr || a.ldy < a.n)
-                return fail(p, what, "bad act_type, x_q, w, y or ldy");
-            if (a.w->packed == nullptr) return fail(p, what, "weights were not packed (pack_weights)");
+            if (a.m <= 0 || a.k <= 0 || a.k % block != 0) return fail(p, what, "bad m or k");
+            if (a.act_type != act || a.x_q == nullptr) return fail(p, what, "bad act_type or x_q");
             const bitnet_qact& q = *a.x_q;
             // int4 activation loads need 16-byte aligned rows.
             if (q.row_stride % 16 != 0 || reinterpret_cast<uintptr_t>(q.data) % 16 != 0)
                 return fail(p, what, "x_q rows must be 16-byte aligned");
             const size_t nscales = act == BITNET_ACT_I8_ROW ? size_t(a.m) : size_t(a.m) * ((a.k + 255) / 256);
-            if (!on_device(p, q.data, q.row_stride * (a.m - 1) + a.k) || !on_device(p, q.scales, nscales * 4) ||
-                !on_device(p, a.y, (size_t(a.m) - 1) * a.ldy * 4 + size_t(a.n) * 4) || !on_device(p, a.w->packed, 1))
-                return not_on_device(p, what, "x_q, y or the packed weights are not device memory of this plugin");
-            const auto* w = static_cast<const uint32_t*>(a.w->packed);
+            if (!on_device(p, q.data, q.row_stride * (a.m - 1) + a.k) || !on_device(p, q.scales, nscales * 4))
+                return not_on_device(p, what, "x_q is not device memory of this plugin");
             const bool scaled = act == BITNET_ACT_I8_B256;
-            const auto* ws = reinterpret_cast<const float*>(static_cast<const uint8_t*>(a.w->packed) +
-                                                            ternary_scales_offset(a.n, a.k));
+            // The call's own weight, then its parts (ABI 1.5), each checked as a call of its own.
+            const int32_t n_parts = sdk::matmul_parts(a);
+            if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return fail(p, what, "bad n_parts");
+            TernaryParts parts{};
+            parts.count = 1 + n_parts;
+            for (int i = 0; i < parts.count; ++i) {
+                const bitnet_weights* w = i == 0 ? a.w : a.parts[i - 1].w;
+                const int32_t n = i == 0 ? a.n : a.parts[i - 1].n, ldy = i == 0 ? a.ldy : a.parts[i - 1].ldy;
+                float* y = i == 0 ? a.y : a.parts[i - 1].y;
+                if (n <= 0 || w == nullptr || y == nullptr || ldy < n) return fail(p, what, "bad n, w, y or ldy");
+                if (w->packed == nullptr) return fail(p, what, "weights were not packed (pack_weights)");
+                if (!on_device(p, y, (size_t(a.m) - 1) * ldy * 4 + size_t(n) * 4) || !on_device(p, w->packed, 1))
+                    return not_on_device(p, what, "y or the packed weights are not device memory of this plugin");
+                const auto* codes = static_cast<const uint32_t*>(w->packed);
+                const auto* wscales = scaled ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(w->packed) +
+                                                                              ternary_scales_offset(n, a.k))
+                                             : nullptr;
+                parts.p[i] = {codes, wscales, y, w->scale, n, ldy, 0};
+            }
             if (a.m == 1) {
-                if (scaled) launch<1, 1, true>(a, w, ws, p);
-                else launch<1, 1, false>(a, w, nullptr, p);
+                if (scaled) launch_gemv<true>(a, parts, p);
+                else launch_gemv<false>(a, parts, p);
             } else if (scaled) {
-                launch_tokens<true>(a, w, ws, p); // K is a multiple of 128: whole chunks
+                launch_tokens<true>(a, parts, p); // K is a multiple of 128: whole chunks
             } else {
-                launch_tokens<false>(a, w, nullptr, p);
+                launch_tokens<false>(a, parts, p);
             }
             return check_launch(p, what);
         });

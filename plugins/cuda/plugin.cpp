@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <iterator>
 #include <new>
 #include <string>
 
@@ -12,7 +13,7 @@ namespace {
 
 // Bump whenever any kernel's code or numerics change: build_id keys the host's tuning cache.
 #define CUDA_PLUGIN_VERSION "1.0.0"
-#define CUDA_KERNEL_REVISION "2"
+#define CUDA_KERNEL_REVISION "3"
 #define CUDA_STR2(x) #x
 #define CUDA_STR(x) CUDA_STR2(x)
 constexpr const char* kBuildId =
@@ -22,13 +23,26 @@ using PackFn = decltype(bitnet_kernel_desc::pack_weights);
 using ReleaseFn = decltype(bitnet_kernel_desc::release_packed);
 constexpr ReleaseFn release_for(PackFn pack) { return pack != nullptr ? &release_packed : nullptr; }
 
+// The ternary matmuls compute parts and NORM_QUANTIZE the FFN activation (ABI 1.5); attention and
+// kv_store read the interleaved cache only (no KV_HEAD_STRIDE).
+constexpr uint32_t flags_for(bitnet_op op, bitnet_weight_format wf) {
+    const bool ternary = wf == BITNET_WF_I2_S || wf == BITNET_WF_TQ2_0 || wf == BITNET_WF_TQ1_0;
+    return (op == BITNET_OP_MATMUL && ternary ? BITNET_KERNEL_FLAG_MATMUL_PARTS : 0u) |
+           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
+}
+
 const bitnet_kernel_desc kKernels[] = {
 #define CUDA_KERNEL(name, op, wf, act, k_mult, run, pack)                                            \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, 1, 0, k_mult, 1, nullptr, pack, \
-                       release_for(pack), nullptr, run, 0 /* attention and kv_store: interleaved cache only */},
+                       release_for(pack), nullptr, run, flags_for(op, wf)},
 #include "cuda_kernels.inc"
 #undef CUDA_KERNEL
 };
+
+bool env_is(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v != nullptr && std::strcmp(v, value) == 0;
+}
 
 int32_t probe(char* reason, size_t reason_len) {
     // cudaGetDeviceCount only reads driver state. With the runtime linked statically it returns
@@ -80,8 +94,15 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         p->pdl = prop.major >= 9 && !(pdl_env != nullptr && std::strcmp(pdl_env, "0") == 0);
         // BITNET_CUDA_FUSED_ATTENTION=1: the one-kernel attention for caches that fit. Opt-in
         // until a GPU run has checked and timed it (written without a GPU; gpu-check.sh A/Bs it).
-        const char* fa_env = std::getenv("BITNET_CUDA_FUSED_ATTENTION");
-        p->fused_attention = fa_env != nullptr && std::strcmp(fa_env, "1") == 0;
+        p->fused_attention = env_is("BITNET_CUDA_FUSED_ATTENTION", "1");
+        // BITNET_CUDA_EARLY_WEIGHTS=0: decode GEMVs wait for their predecessor before loading any
+        // weight (A/B of the early loads, matmul_ternary.cu; written without a GPU).
+        p->early_weights = !env_is("BITNET_CUDA_EARLY_WEIGHTS", "0");
+        // BITNET_CUDA_FUSED_CALLS=0: no ABI 1.5 flags, so the host makes a call per weight and a
+        // separate FFN_ACT (A/B of 13 against 17 launches per layer).
+        p->kernels.assign(std::begin(kKernels), std::end(kKernels));
+        if (env_is("BITNET_CUDA_FUSED_CALLS", "0"))
+            for (auto& k : p->kernels) k.flags &= ~(BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_NORM_FFN_ACT);
         char buf[320];
         std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
                       prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));
@@ -113,9 +134,10 @@ void destroy(void* handle) {
 
 const bitnet_kernel_desc* get_kernels(void* handle, size_t* count) {
     if (count != nullptr) *count = 0;
-    if (as_plugin(handle) == nullptr || count == nullptr) return nullptr;
-    *count = sizeof(kKernels) / sizeof(kKernels[0]);
-    return kKernels;
+    const Plugin* p = as_plugin(handle);
+    if (p == nullptr || count == nullptr) return nullptr;
+    *count = p->kernels.size();
+    return p->kernels.data();
 }
 
 const bitnet_device_iface* get_iface(void* handle) { return as_plugin(handle) ? device_iface() : nullptr; }

@@ -209,6 +209,70 @@ TEST(CudaConformance, Matmul) {
     }
 }
 
+// ABI 1.5 parts: Q|K|V-like weights of other row counts (not multiples of a tile, so the parts'
+// blocks meet mid-grid) in one launch give each weight's outputs bit for bit as its own launch,
+// on the decode GEMV (m = 1) and the tensor-core tiles (m > 1).
+TEST(CudaConformance, MatmulParts) {
+    REQUIRE_GPU();
+    Env& e = env();
+    for (bitnet_weight_format wf : {BITNET_WF_I2_S, BITNET_WF_TQ2_0, BITNET_WF_TQ1_0}) {
+        const bitnet_act_type act = wf == BITNET_WF_I2_S ? BITNET_ACT_I8_ROW : BITNET_ACT_I8_B256;
+        const bitnet_kernel_desc* k = find_kernel(*e.cuda, BITNET_OP_MATMUL, wf, act);
+        ASSERT_NE(k, nullptr);
+        ASSERT_NE(k->flags & BITNET_KERNEL_FLAG_MATMUL_PARTS, 0u) << k->name << " does not say it computes parts";
+        const formats::GgmlType type = formats::type_info(wf)->type;
+        for (int32_t K : {768, 2560})
+            for (int32_t m : {1, 4, 16, 40}) {
+                SCOPED_TRACE(std::string(k->name) + " K=" + std::to_string(K) + " m=" + std::to_string(m));
+                std::mt19937 gen(uint32_t(K + m * 7 + int(wf)));
+                const int32_t ns[3] = {200, 37, 64};
+                std::vector<std::vector<uint8_t>> bytes(3);
+                std::vector<void*> packed(3, nullptr);
+                std::vector<bitnet_weights> ws(3);
+                for (int i = 0; i < 3; ++i) {
+                    std::vector<int8_t> codes(size_t(ns[i]) * K);
+                    std::uniform_int_distribution<int> c(-1, 1);
+                    for (auto& v : codes) v = int8_t(c(gen));
+                    bytes[i].resize(*formats::tensor_bytes(type, K, ns[i]));
+                    formats::quantize_ternary(type, codes.data(), 0.75f, K, ns[i], bytes[i].data());
+                    const float scale = wf == BITNET_WF_I2_S ? formats::i2s_scale(bytes[i].data(), int64_t(ns[i]) * K) : 1.0f;
+                    const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, ns[i], K, 0, 0, 0};
+                    size_t packed_bytes = 0;
+                    ASSERT_EQ(k->pack_weights(e.cuda->handle(), &shape, bytes[i].data(), bytes[i].size(), &packed[i], &packed_bytes),
+                              BITNET_OK);
+                    ws[i] = {bytes[i].data(), bytes[i].size(), scale, packed[i]};
+                }
+                const auto x = normal(size_t(m) * K, 1.0f, gen);
+                const int32_t per_row = act == BITNET_ACT_I8_B256 ? K / 256 : 1;
+                const size_t stride = size_t(K) + 64;
+                std::vector<int8_t> q(stride * m);
+                std::vector<float> qs(size_t(per_row) * m);
+                for (int32_t i = 0; i < m; ++i) {
+                    if (act == BITNET_ACT_I8_B256) formats::quantize_act_row_b256(&x[size_t(i) * K], K, &q[i * stride], &qs[size_t(i) * per_row]);
+                    else formats::quantize_act_row_i8(&x[size_t(i) * K], K, &q[i * stride], &qs[i]);
+                }
+                Dev<int8_t> dq(q);
+                Dev<float> dqs(qs);
+                bitnet_qact gq{dq.ptr(), dqs.ptr(), nullptr, stride};
+                std::vector<std::unique_ptr<Dev<float>>> alone, together;
+                for (int i = 0; i < 3; ++i) {
+                    alone.push_back(std::make_unique<Dev<float>>(std::vector<float>(size_t(m) * (ns[i] + 3), NAN)));
+                    together.push_back(std::make_unique<Dev<float>>(std::vector<float>(size_t(m) * (ns[i] + 3), NAN)));
+                    bitnet_matmul_args a{sizeof a, m, ns[i], K, act, nullptr, &gq, K, &ws[i], alone[i]->ptr(), ns[i] + 3, 0, {}};
+                    ASSERT_EQ(k->run(e.cuda->handle(), &a, nullptr), BITNET_OK);
+                }
+                bitnet_matmul_args a{sizeof a, m, ns[0], K, act, nullptr, &gq, K, &ws[0], together[0]->ptr(), ns[0] + 3, 2, {}};
+                for (int i = 1; i < 3; ++i) a.parts[i - 1] = {&ws[i], ns[i], together[i]->ptr(), ns[i] + 3};
+                ASSERT_EQ(k->run(e.cuda->handle(), &a, nullptr), BITNET_OK);
+                for (int i = 0; i < 3; ++i) {
+                    const auto want = alone[i]->get(), got = together[i]->get();
+                    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4)) << "weight " << i << " (n " << ns[i] << ")";
+                }
+                for (void* pk : packed) k->release_packed(e.cuda->handle(), pk);
+            }
+    }
+}
+
 TEST(CudaConformance, Quantize) {
     REQUIRE_GPU();
     Env& e = env();
@@ -356,6 +420,56 @@ TEST(CudaConformance, NormQuantize) {
                     const auto got_s = ds.get();
                     EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
                     EXPECT_EQ(dsum.get(), sums) << "row sums";
+                }
+    }
+}
+
+// ABI 1.5: NORM_QUANTIZE with `up` against the scalar FFN_ACT then RMSNorm: the normalized rows
+// within RMSNorm's tolerance (relu² is bit-exact, SiLU's expf is not), the quantized rows exactly
+// what the scalar quantizer makes of the device's own normalized rows. 9000 takes the long-row path.
+TEST(CudaConformance, NormQuantizeFfnAct) {
+    REQUIRE_GPU();
+    Env& e = env();
+    const auto* rn = find_kernel(*e.scalar, BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32);
+    const auto* rf = find_kernel(*e.scalar, BITNET_OP_FFN_ACT, BITNET_WF_NONE, BITNET_ACT_F32);
+    for (bitnet_act_type act : {BITNET_ACT_I8_ROW, BITNET_ACT_I8_B256}) {
+        const auto* k = find_kernel(*e.cuda, BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, act);
+        const auto* rq = find_kernel(*e.scalar, BITNET_OP_QUANTIZE_ACT, BITNET_WF_NONE, act);
+        ASSERT_TRUE(k && rq && rn && rf);
+        ASSERT_NE(k->flags & BITNET_KERNEL_FLAG_NORM_FFN_ACT, 0u) << k->name;
+        for (bitnet_ffn_kind kind : {BITNET_FFN_RELU2, BITNET_FFN_SILU})
+            for (int32_t n : {7, 2560, 6912, 9000})
+                for (int32_t m : {1, 3}) {
+                    SCOPED_TRACE(std::string(k->name) + " kind=" + std::to_string(kind) + " n=" + std::to_string(n) +
+                                 " m=" + std::to_string(m));
+                    std::mt19937 gen(uint32_t(n * 41 + m + kind));
+                    const int32_t ld = n + 3;
+                    const auto g = normal(size_t(m) * ld, 1.5f, gen), u = normal(size_t(m) * ld, 1.0f, gen);
+                    const auto w = normal(n, 1.0f, gen);
+                    std::vector<float> act_rows = g, want(g.size(), NAN);
+                    bitnet_ffn_act_args fa{sizeof fa, kind, m, n, act_rows.data(), u.data(), act_rows.data(), ld};
+                    ASSERT_EQ(rf->run(e.scalar->handle(), &fa, nullptr), BITNET_OK);
+                    bitnet_rmsnorm_args ha{sizeof ha, m, n, act_rows.data(), ld, w.data(), 1e-5f, want.data(), ld};
+                    ASSERT_EQ(rn->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
+                    const int32_t per_row = act == BITNET_ACT_I8_B256 ? (n + 255) / 256 : 1;
+                    const size_t stride = size_t(n + 15) / 16 * 16;
+                    Dev<float> dx(g), du(u), dw(w), dy(std::vector<float>(g.size(), NAN));
+                    Dev<float> ds(std::vector<float>(size_t(per_row) * m, NAN));
+                    Dev<int8_t> dq(std::vector<int8_t>(stride * m, 0x55));
+                    bitnet_qact gq{dq.ptr(), ds.ptr(), nullptr, stride};
+                    bitnet_norm_quantize_args ga{sizeof ga, m, n, dx.ptr(), ld, nullptr, 0, dw.ptr(), 1e-5f, dy.ptr(), ld,
+                                                 act, &gq, du.ptr(), ld, kind};
+                    ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
+                    const auto got_y = dy.get();
+                    close_or_report(got_y, want, kind == BITNET_FFN_RELU2 ? 1e-6 : 1e-5, 1e-30, "normalized rows");
+                    std::vector<int8_t> q(stride * m, 0x55);
+                    std::vector<float> qs(size_t(per_row) * m, NAN);
+                    bitnet_qact hq{q.data(), qs.data(), nullptr, stride};
+                    bitnet_quantize_args hqa{sizeof hqa, m, n, got_y.data(), ld, &hq};
+                    ASSERT_EQ(rq->run(e.scalar->handle(), &hqa, nullptr), BITNET_OK);
+                    EXPECT_EQ(dq.get(), q) << "quantized rows";
+                    const auto got_s = ds.get();
+                    EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
                 }
     }
 }
