@@ -80,8 +80,8 @@ for n in 4 16; do
 done
 # A/B of the switches that are off (or on) by default until a GPU has timed them, same machine:
 # the one-kernel attention, the early weight loads of the decode GEMV, the ABI 1.5 fused calls
-# (Q|K|V and gate|up as one launch each, the FFN activation inside the sub-norm), and one
-# cudaMalloc per allocation instead of the arena.
+# (Q|K|V and gate|up as one launch each, the FFN activation inside the sub-norm), the head's rows
+# staged in shared memory, and one cudaMalloc per allocation instead of the arena.
 AB_TABLE=()
 ab() { # ab NAME ENV=VALUE: the probe's headline figures with one switch flipped, as a table row
   local name=$1 setting=$2
@@ -93,6 +93,7 @@ ab() { # ab NAME ENV=VALUE: the probe's headline figures with one switch flipped
 ab fused BITNET_CUDA_FUSED_ATTENTION=1
 ab noearly BITNET_CUDA_EARLY_WEIGHTS=0
 ab nofusedcalls BITNET_CUDA_FUSED_CALLS=0
+ab nostagedhead BITNET_CUDA_STAGED_HEAD=0
 step probe_noarena env BITNET_CUDA_ARENA=0 "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 16 --steps 4 --batches 1
 printf '%s\n' "${AB_TABLE[@]}"
 echo "| A/B: BITNET_CUDA_ARENA=0 (cudaMalloc each) | VRAM $(awk '$1 == "vram_mib" { print $2 }' "$LOGS/probe_noarena.log") MiB |"

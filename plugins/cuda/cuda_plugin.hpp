@@ -31,6 +31,7 @@ struct Plugin {
     bool pdl = false; // launch with programmatic dependent launch (cuda_common.cuh)
     bool fused_attention = false; // one-kernel attention for caches that fit (attention.cu)
     bool early_weights = true;    // decode GEMVs load weights before waiting on their predecessor
+    bool staged_head = true;      // float GEMVs stage rows in shared memory (matmul_float.cu)
     // The kernel table this instance offers: the static list, with the ABI 1.5 flags (matmul parts,
     // FFN activation in NORM_QUANTIZE) unless BITNET_CUDA_FUSED_CALLS=0.
     std::vector<bitnet_kernel_desc> kernels;

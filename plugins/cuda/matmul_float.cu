@@ -14,14 +14,14 @@ namespace {
 constexpr int kWarpsPerBlock = 4;
 
 // Each format walks a row in chunks; for_each(row, chunk, lane, K, f) calls f(k, value) for the
-// lane's elements of that chunk.
+// lane's elements of that chunk. `row` may be global or shared memory (plain loads).
 struct F32 {
     static constexpr int kChunk = 32;
     static __host__ __device__ size_t row_bytes(int k) { return size_t(k) * 4; }
     template <class F>
     static __device__ void for_each(const uint8_t* row, int c, int lane, int K, F&& f) {
         const int k = c * 32 + lane;
-        if (k < K) f(k, __ldg(reinterpret_cast<const float*>(row) + k));
+        if (k < K) f(k, reinterpret_cast<const float*>(row)[k]);
     }
 };
 struct F16 {
@@ -30,7 +30,7 @@ struct F16 {
     template <class F>
     static __device__ void for_each(const uint8_t* row, int c, int lane, int K, F&& f) {
         const int k = c * 32 + lane;
-        if (k < K) f(k, half_bits_to_float(__ldg(reinterpret_cast<const unsigned short*>(row) + k)));
+        if (k < K) f(k, half_bits_to_float(reinterpret_cast<const unsigned short*>(row)[k]));
     }
 };
 struct BF16 {
@@ -39,7 +39,7 @@ struct BF16 {
     template <class F>
     static __device__ void for_each(const uint8_t* row, int c, int lane, int K, F&& f) {
         const int k = c * 32 + lane;
-        if (k < K) f(k, __uint_as_float(uint32_t(__ldg(reinterpret_cast<const unsigned short*>(row) + k)) << 16));
+        if (k < K) f(k, __uint_as_float(uint32_t(reinterpret_cast<const unsigned short*>(row)[k]) << 16));
     }
 };
 struct Q8_0 {
@@ -48,8 +48,8 @@ struct Q8_0 {
     template <class F>
     static __device__ void for_each(const uint8_t* row, int c, int lane, int, F&& f) {
         const uint8_t* blk = row + size_t(c) * 34;
-        const float d = half_bits_to_float(__ldg(reinterpret_cast<const unsigned short*>(blk)));
-        f(c * 32 + lane, static_cast<float>(static_cast<int8_t>(__ldg(blk + 2 + lane))) * d);
+        const float d = half_bits_to_float(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
+        f(c * 32 + lane, static_cast<float>(static_cast<int8_t>(blk[2 + lane])) * d);
     }
 };
 struct Q6_K {
@@ -58,14 +58,14 @@ struct Q6_K {
     template <class F>
     static __device__ void for_each(const uint8_t* row, int c, int l, int, F&& f) {
         const uint8_t* blk = row + size_t(c) * 210;
-        const float d = half_bits_to_float(__ldg(reinterpret_cast<const unsigned short*>(blk + 208)));
+        const float d = half_bits_to_float(static_cast<uint16_t>(blk[208] | (blk[209] << 8)));
         const int is = l / 16;
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
             const uint8_t* ql = blk + 64 * h;
-            const uint8_t qh = __ldg(blk + 128 + 32 * h + l);
+            const uint8_t qh = blk[128 + 32 * h + l];
             const auto* sc = reinterpret_cast<const int8_t*>(blk + 192 + 8 * h);
-            const uint8_t lo = __ldg(ql + l), hi = __ldg(ql + l + 32);
+            const uint8_t lo = ql[l], hi = ql[l + 32];
             const int q[4] = {((lo & 0xF) | (((qh >> 0) & 3) << 4)) - 32, ((hi & 0xF) | (((qh >> 2) & 3) << 4)) - 32,
                               ((lo >> 4) | (((qh >> 4) & 3) << 4)) - 32, ((hi >> 4) | (((qh >> 6) & 3) << 4)) - 32};
 #pragma unroll
@@ -75,17 +75,43 @@ struct Q6_K {
     }
 };
 
-template <class Fmt, int MT>
+// Copies 4 bytes global -> shared without a register (Ampere+): a warp issues its whole row at once.
+__device__ __forceinline__ void cp_async4(void* smem, const void* gmem) {
+    const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(dst), "l"(gmem) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_all;" ::: "memory"); }
+
+// A warp per output row. kStaged: the warp first copies its row into shared memory with every
+// load in flight at once (cp.async), issued before waiting on the previous kernel (the weights do
+// not depend on it); the decode then reads shared memory. The row-at-a-time walk it replaces had
+// about one 210-byte Q6_K block in flight per warp and read the 269 MB head at ~1.4 TB/s on an
+// H200 (PERF.md). Unstaged: rows too long for shared memory, or not whole 4-byte words.
+template <class Fmt, int MT, bool kStaged>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 float_gemv(const uint8_t* __restrict__ w, const float* __restrict__ x, int ldx, int m, int n, int k, float w_scale,
            float* __restrict__ y, int ldy) {
-    griddep_enter();
+    extern __shared__ uint32_t staged[]; // kWarpsPerBlock rows of row_bytes / 4 words (kStaged)
     const int lane = threadIdx.x % 32;
     const int row = blockIdx.x * kWarpsPerBlock + threadIdx.x / 32;
+    const size_t row_bytes = Fmt::row_bytes(k);
+    const uint8_t* wr = w + static_cast<size_t>(min(row, n - 1)) * row_bytes;
+    if constexpr (kStaged) {
+        const int words = static_cast<int>(row_bytes / 4);
+        uint32_t* mine = staged + static_cast<size_t>(threadIdx.x / 32) * words;
+        const auto* src = reinterpret_cast<const uint32_t*>(wr);
+        if (row < n)
+            for (int i = lane; i < words; i += 32) cp_async4(mine + i, src + i);
+        wr = reinterpret_cast<const uint8_t*>(mine);
+    }
+    griddep_enter();
     const int t0 = blockIdx.y * MT;
     const int mt = min(MT, m - t0);
     if (row >= n) return;
-    const uint8_t* wr = w + static_cast<size_t>(row) * Fmt::row_bytes(k);
+    if constexpr (kStaged) {
+        cp_async_wait_all();
+        __syncwarp();
+    }
     const float* xt = x + static_cast<size_t>(t0) * ldx;
     float acc[MT];
 #pragma unroll
@@ -106,11 +132,24 @@ float_gemv(const uint8_t* __restrict__ w, const float* __restrict__ x, int ldx, 
     }
 }
 
+// Shared memory a block stages (0: the rows do not fit, or are not whole words).
+template <class Fmt>
+size_t staged_bytes(int k) {
+    constexpr size_t kMaxStaged = 48 * 1024; // without opting in to more per block
+    const size_t row = Fmt::row_bytes(k);
+    return row % 4 == 0 && row * kWarpsPerBlock <= kMaxStaged ? row * kWarpsPerBlock : 0;
+}
+
 template <class Fmt, int MT>
 void launch(const bitnet_matmul_args& a, const Plugin& p) {
     const dim3 grid(ceil_div(a.n, kWarpsPerBlock), ceil_div(a.m, MT));
-    launch_kernel(p.pdl, float_gemv<Fmt, MT>, grid, kWarpsPerBlock * 32, 0, p.stream, static_cast<const uint8_t*>(a.w->packed), a.x_f32,
-                                                                  a.ldx, a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
+    const auto* w = static_cast<const uint8_t*>(a.w->packed);
+    if (const size_t smem = p.staged_head ? staged_bytes<Fmt>(a.k) : 0; smem > 0)
+        launch_kernel(p.pdl, float_gemv<Fmt, MT, true>, grid, kWarpsPerBlock * 32, smem, p.stream, w, a.x_f32, a.ldx,
+                      a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
+    else
+        launch_kernel(p.pdl, float_gemv<Fmt, MT, false>, grid, kWarpsPerBlock * 32, 0, p.stream, w, a.x_f32, a.ldx,
+                      a.m, a.n, a.k, a.w->scale, a.y, a.ldy);
 }
 
 template <class Fmt>

@@ -98,6 +98,9 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         // BITNET_CUDA_EARLY_WEIGHTS=0: decode GEMVs wait for their predecessor before loading any
         // weight (A/B of the early loads, matmul_ternary.cu; written without a GPU).
         p->early_weights = !env_is("BITNET_CUDA_EARLY_WEIGHTS", "0");
+        // BITNET_CUDA_STAGED_HEAD=0: float GEMVs (the head) read rows in place (A/B; written
+        // without a GPU).
+        p->staged_head = !env_is("BITNET_CUDA_STAGED_HEAD", "0");
         // BITNET_CUDA_FUSED_CALLS=0: no ABI 1.5 flags, so the host makes a call per weight and a
         // separate FFN_ACT (A/B of 13 against 17 launches per layer).
         p->kernels.assign(std::begin(kKernels), std::end(kKernels));
