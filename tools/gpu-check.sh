@@ -12,28 +12,48 @@
 #      bandwidth; a table at the end.
 # Every step runs even when an earlier one fails; the exit status says whether all passed. Full
 # logs go to $LOGS (default: $OUT when set, else the build folder).
+# BITNET_GPU_CHECK_DRY=1: every step on this machine's CPU instead, in an existing build folder,
+# through the test-only hostdev plugin and a tiny generated model: it checks this script and the
+# probe without a GPU (the figures mean nothing).
 # Usage: tools/gpu-check.sh [build-dir]   (default build/gpu-check)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/gpu-check}
 JOBS=${JOBS:-$(nproc)}
 FAILED=()
+DRY=${BITNET_GPU_CHECK_DRY:-0}
+TARGETS=(bitnet bitnet-gpu-probe test_cuda_conformance test_device_session bitnet-test-plugin-hostdev)
 if [[ -n "${BITNET_PREBUILT:-}" ]]; then
   PRE=$(cd "$BITNET_PREBUILT" && pwd)
   BIN=$PRE/bin TESTS=$PRE/bin SESSION_TESTS=$PRE/bin PLUGINS=$PRE/plugins
   export LD_LIBRARY_PATH="$PRE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export BITNET_TEST_PLUGIN_DIR=$PLUGINS BITNET_TEST_HOSTDEV_DIR=$PRE/test-plugins
   export BITNET_HOSTDEV_INNER=$PLUGINS/libbitnet-scalar.so
+  export BITNET_TEST_GPU_PROBE=$BIN/bitnet-gpu-probe
+  HOSTDEV=$PRE/test-plugins
   [[ -d "$PRE/oracle" && -z "${BITNET_ORACLE_DIR:-}" ]] && export BITNET_ORACLE_DIR=$PRE/oracle
   mkdir -p "$BUILD"
+elif [[ $DRY == 1 ]]; then
+  BIN=$BUILD/bin TESTS=$BUILD/tests/cuda SESSION_TESTS=$BUILD/tests/device PLUGINS=$BUILD/plugins
+  HOSTDEV=$BUILD/test-plugins
+  echo "== dry run on the CPU (hostdev) in $BUILD"
+  ninja -C "$BUILD" "${TARGETS[@]}" >/dev/null || exit 1
 else
   BIN=$BUILD/bin TESTS=$BUILD/tests/cuda SESSION_TESTS=$BUILD/tests/device PLUGINS=$BUILD/plugins
+  HOSTDEV=$BUILD/test-plugins
   ARCH_ARGS=()
   [[ -n "${CUDA_ARCHS:-}" ]] && ARCH_ARGS=(-DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCHS")
   echo "== build (release, BITNET_WITH_CUDA=ON)"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBITNET_WITH_CUDA=ON -DBITNET_BUILD_BENCH=OFF "${ARCH_ARGS[@]}" >/dev/null &&
-    ninja -C "$BUILD" -j"$JOBS" bitnet bitnet-gpu-probe test_cuda_conformance test_device_session bitnet-test-plugin-hostdev || exit 1
+    ninja -C "$BUILD" -j"$JOBS" "${TARGETS[@]}" || exit 1
 fi
+# What the probes measure: cuda on the 2B-4T shape, or (dry run) hostdev on a tiny model.
+if [[ $DRY == 1 ]]; then
+  DEVICE=hostdev PROBE_DIR=$HOSTDEV SHAPE=tiny PROBE_EXTRA=(--d2d-mib 16)
+else
+  DEVICE=cuda PROBE_DIR=$PLUGINS SHAPE=2b-4t PROBE_EXTRA=()
+fi
+probe() { "$BIN"/bitnet-gpu-probe --plugin-dir "$PROBE_DIR" --device "$DEVICE" "${PROBE_EXTRA[@]}" "$@"; }
 LOGS=${LOGS:-${OUT:-$BUILD}}
 mkdir -p "$LOGS"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem --format=csv,noheader
@@ -55,12 +75,12 @@ if [[ $? -ne 0 ]] && command -v compute-sanitizer >/dev/null; then
 fi
 step session "$SESSION_TESTS"/test_device_session --gtest_brief=1
 
-echo "== 2B-4T model (i2_s, q6_k head)"
-MODEL="$BUILD/gpu-check-2b4t.gguf"
-[[ -f "$MODEL" ]] || "$BIN"/bitnet gen-model --shape 2b-4t --weights i2_s --head q6_k --out "$MODEL" >"$LOGS/gen-model.log" 2>&1 ||
+echo "== $SHAPE model (i2_s, q6_k head)"
+MODEL="$BUILD/gpu-check-$SHAPE.gguf"
+[[ -f "$MODEL" ]] || "$BIN"/bitnet gen-model --shape "$SHAPE" --weights i2_s --head q6_k --out "$MODEL" >"$LOGS/gen-model.log" 2>&1 ||
   { FAILED+=(gen-model); cat "$LOGS/gen-model.log"; }
 
-step probe "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 128 --steps 64 --batches 1,4,16 --parallel 4,16
+step probe probe -m "$MODEL" --prompt 128 --steps 64 --batches 1,4,16 --parallel 4,16
 PROBE=$(cat "$LOGS/probe.log")
 echo "$PROBE"
 val() { awk -v k="$1" '$1 == k { print $2 }' <<<"$PROBE"; }
@@ -85,7 +105,8 @@ done
 AB_TABLE=()
 ab() { # ab NAME ENV=VALUE: the probe's headline figures with one switch flipped, as a table row
   local name=$1 setting=$2
-  step "probe_$name" env "$setting" "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 128 --steps 64 --batches 1,16 --parallel 16
+  step "probe_$name" env "$setting" "$BIN"/bitnet-gpu-probe --plugin-dir "$PROBE_DIR" --device "$DEVICE" "${PROBE_EXTRA[@]}" \
+    -m "$MODEL" --prompt 128 --steps 64 --batches 1,16 --parallel 16
   local log="$LOGS/probe_$name.log"
   vf() { awk -v k="$1" '$1 == k { print $2 }' "$log"; }
   AB_TABLE+=("| A/B: $setting | TTFT $(vf ttft_ms) ms, batch 1 $(vf tg1_tps), batch 16 $(vf tg16_tps), 16 sequences $(vf par16_tps) tok/s |")
@@ -94,7 +115,8 @@ ab fused BITNET_CUDA_FUSED_ATTENTION=1
 ab noearly BITNET_CUDA_EARLY_WEIGHTS=0
 ab nofusedcalls BITNET_CUDA_FUSED_CALLS=0
 ab nostagedhead BITNET_CUDA_STAGED_HEAD=0
-step probe_noarena env BITNET_CUDA_ARENA=0 "$BIN"/bitnet-gpu-probe --plugin-dir "$PLUGINS" -m "$MODEL" --prompt 16 --steps 4 --batches 1
+step probe_noarena env BITNET_CUDA_ARENA=0 "$BIN"/bitnet-gpu-probe --plugin-dir "$PROBE_DIR" --device "$DEVICE" \
+  "${PROBE_EXTRA[@]}" -m "$MODEL" --prompt 16 --steps 4 --batches 1
 printf '%s\n' "${AB_TABLE[@]}"
 echo "| A/B: BITNET_CUDA_ARENA=0 (cudaMalloc each) | VRAM $(awk '$1 == "vram_mib" { print $2 }' "$LOGS/probe_noarena.log") MiB |"
 if [[ ${#FAILED[@]} -gt 0 ]]; then

@@ -4,7 +4,10 @@
 // (B tokens per step, so every weight is read once for B tokens: the GEMV-over-M path).
 //
 //   bitnet-gpu-probe --plugin-dir DIR -m model.gguf [--prompt 128] [--steps 64] [--batches 1,4,16]
-//                    [--parallel 4,16]
+//                    [--parallel 4,16] [--device cuda] [--d2d-mib 1024]
+//
+// --device: the GPU plugin to measure (cuda; the test-only hostdev plugin checks this program and
+// tools/gpu-check.sh without a GPU, where the figures mean nothing). --d2d-mib: the copy's size.
 //
 // --parallel N: N independent sequences, one token each per step (Session::decode_parallel), the
 // serving form of batched decoding; measured last, in a session of its own.
@@ -32,13 +35,14 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
     std::exit(1);
 }
 
-// Read+write bytes per second of a 1 GiB device-to-device copy, best of 5 after a warm-up.
-double d2d_bandwidth(const bitnet::LoadedPlugin& p) {
+// Read+write bytes per second of a device-to-device copy of `mib` MiB, best of 5 after a warm-up.
+double d2d_bandwidth(const bitnet::LoadedPlugin& p, size_t mib) {
     const bitnet_device_iface* dev = p.device_iface();
     void* inst = p.instance();
-    const size_t bytes = size_t(1) << 30;
+    const size_t bytes = mib << 20;
     void *a = nullptr, *b = nullptr;
-    if (dev->alloc(inst, bytes, &a) != BITNET_OK || dev->alloc(inst, bytes, &b) != BITNET_OK) die("cannot allocate 2 GiB");
+    if (dev->alloc(inst, bytes, &a) != BITNET_OK || dev->alloc(inst, bytes, &b) != BITNET_OK)
+        die("cannot allocate two buffers of " + std::to_string(mib) + " MiB");
     double best = 0;
     for (int rep = 0; rep < 6; ++rep) {
         const auto t0 = Clock::now();
@@ -73,8 +77,8 @@ size_t used_bytes(const bitnet::LoadedPlugin& p) {
 } // namespace
 
 int main(int argc, char** argv) {
-    std::string plugin_dir, model_path;
-    int prompt = 128, steps = 64;
+    std::string plugin_dir, model_path, device = "cuda";
+    int prompt = 128, steps = 64, d2d_mib = 1024;
     std::vector<int> batches = {1, 4, 16};
     std::vector<int> parallels;
     for (int i = 1; i < argc; ++i) {
@@ -89,33 +93,37 @@ int main(int argc, char** argv) {
         else if (a == "--steps") steps = std::atoi(next().c_str());
         else if (a == "--parallel") parallels = int_list(next());
         else if (a == "--batches") batches = int_list(next());
+        else if (a == "--device") device = next();
+        else if (a == "--d2d-mib") d2d_mib = std::atoi(next().c_str());
         else die("unknown argument " + a);
     }
-    if (plugin_dir.empty() || model_path.empty() || prompt < 1 || steps < 1) die("usage: --plugin-dir DIR -m MODEL");
+    if (plugin_dir.empty() || model_path.empty() || prompt < 1 || steps < 1 || d2d_mib < 1)
+        die("usage: --plugin-dir DIR -m MODEL [--device NAME] (see the source's header)");
 
     bitnet::ThreadPool pool(2);
     bitnet::PluginRegistry reg(&pool);
     reg.discover({{plugin_dir, "--plugin-dir"}});
-    const bitnet::LoadedPlugin* cuda = reg.find("cuda");
-    if (cuda == nullptr) {
+    const bitnet::LoadedPlugin* gpu = reg.find(device);
+    if (gpu == nullptr) {
         for (const auto& r : reg.records())
-            if (r.name == "cuda") die("cuda plugin not loaded: " + r.reason);
-        die("no cuda plugin in " + plugin_dir);
+            if (r.name == device) die(device + " plugin not loaded: " + r.reason);
+        die("no " + device + " plugin in " + plugin_dir);
     }
-    std::printf("device %s\n", cuda->device_description().c_str());
-    std::printf("d2d_gbs %.1f\n", d2d_bandwidth(*cuda) / 1e9);
+    if (gpu->device_iface() == nullptr) die(device + " is not a GPU plugin");
+    std::printf("device %s\n", gpu->device_description().c_str());
+    std::printf("d2d_gbs %.1f\n", d2d_bandwidth(*gpu, size_t(d2d_mib)) / 1e9);
 
-    const size_t used0 = used_bytes(*cuda);
+    const size_t used0 = used_bytes(*gpu);
     auto model = bitnet::model::Model::load(model_path);
     bitnet::Router router(reg, {});
     int max_batch = 1;
     for (int b : batches) max_batch = std::max(max_batch, b);
     bitnet::model::SessionOptions so;
-    so.device = "cuda";
+    so.device = device;
     so.n_batch = std::max(prompt, max_batch);
     so.n_ctx = prompt + (steps + 2) * max_batch + 8;
     bitnet::model::Session session(*model, router, so);
-    std::printf("vram_mib %.0f\n", double(used_bytes(*cuda) - used0) / double(1 << 20));
+    std::printf("vram_mib %.0f\n", double(used_bytes(*gpu) - used0) / double(1 << 20));
     const size_t weight_bytes = model->weights().packed_bytes();
     std::printf("weights_mib %.0f\n", double(weight_bytes) / double(1 << 20));
     std::printf("kv_mib %.0f\n", double(session.kv_bytes()) / double(1 << 20));

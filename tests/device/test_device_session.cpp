@@ -18,7 +18,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <tuple>
 
 namespace fs = std::filesystem;
@@ -195,6 +197,39 @@ TEST(HostdevPlugin, RefusesHostPointersAndSaysWhich) {
     EXPECT_EQ(dev.copy_to_device(p.instance(), y, host_x.data(), 9 * sizeof(float)), BITNET_ERR_INVALID_ARGUMENT);
     dev.free(p.instance(), x);
     dev.free(p.instance(), y);
+}
+
+// tools/gpu-probe.cpp (what tools/gpu-check.sh tabulates on a lent GPU) run against hostdev:
+// every figure the script reads is printed, and those that must be positive are, so a GPU's few
+// minutes are not lost to a broken probe.
+TEST(GpuProbe, PrintsEveryFigureOnHostdev) {
+    Fixture f;
+    if (std::string why = unavailable(f.reg, "hostdev"); !why.empty()) GTEST_SKIP() << why;
+    const fs::path dir = bitnet::testing::make_temp_dir("gpu-probe");
+    const fs::path path = generated_model(dir, "i2_s", "q6_k", 5);
+    // BITNET_TEST_GPU_PROBE: the probe beside a staged copy of this binary (tools/gpu-stage.sh).
+    const char* env = std::getenv("BITNET_TEST_GPU_PROBE");
+    const std::string probe = env != nullptr && *env != '\0' ? env : BITNET_GPU_PROBE_BIN;
+    const std::string cmd = probe + " --plugin-dir " + hostdev_dir().string() + " -m " +
+                            path.string() + " --device hostdev --d2d-mib 8 --prompt 8 --steps 3 --batches 1,4" +
+                            " --parallel 2 2>&1";
+    FILE* pipe = popen(cmd.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    std::map<std::string, std::string> got;
+    char line[512];
+    while (std::fgets(line, sizeof line, pipe) != nullptr) {
+        std::string l(line);
+        if (!l.empty() && l.back() == '\n') l.pop_back();
+        const size_t sp = l.find(' ');
+        if (sp != std::string::npos) got[l.substr(0, sp)] = l.substr(sp + 1);
+    }
+    EXPECT_EQ(pclose(pipe), 0) << cmd;
+    EXPECT_NE(got["device"].find("host memory posing as a GPU"), std::string::npos);
+    for (const char* key : {"d2d_gbs", "weights_mib", "file_mib", "ttft_ms", "tg1_tps", "tg1_weight_gbs", "tg4_tps",
+                            "tg4_weight_gbs", "par2_tps", "par2_weight_gbs"})
+        EXPECT_GT(std::atof(got[key].c_str()), 0.0) << key << " = '" << got[key] << "'";
+    for (const char* key : {"vram_mib", "kv_mib"}) EXPECT_TRUE(got.count(key)) << key << " missing";
+    fs::remove_all(dir);
 }
 
 const char* kDevices[] = {"hostdev", "cuda"};
