@@ -225,10 +225,15 @@ TEST(GpuProbe, PrintsEveryFigureOnHostdev) {
     }
     EXPECT_EQ(pclose(pipe), 0) << cmd;
     EXPECT_NE(got["device"].find("host memory posing as a GPU"), std::string::npos);
-    for (const char* key : {"d2d_gbs", "weights_mib", "file_mib", "ttft_ms", "tg1_tps", "tg1_weight_gbs", "tg4_tps",
-                            "tg4_weight_gbs", "par2_tps", "par2_weight_gbs"})
+    for (const char* key : {"d2d_gbs", "weights_mib", "file_mib", "ttft_ms", "tg1_tps", "tg4_tps", "par2_tps"})
         EXPECT_GT(std::atof(got[key].c_str()), 0.0) << key << " = '" << got[key] << "'";
-    for (const char* key : {"vram_mib", "kv_mib"}) EXPECT_TRUE(got.count(key)) << key << " missing";
+    // Printed to 0.1 GB/s (or MiB): a 1 MiB model's figures on a slow (sanitized) run can read 0.0.
+    for (const char* key : {"vram_mib", "kv_mib", "tg1_weight_gbs", "tg4_weight_gbs", "par2_weight_gbs"}) {
+        char* end = nullptr;
+        const std::string& v = got[key];
+        const double d = std::strtod(v.c_str(), &end);
+        EXPECT_TRUE(!v.empty() && *end == '\0' && d >= 0.0) << key << " = '" << v << "'";
+    }
     fs::remove_all(dir);
 }
 
