@@ -230,7 +230,7 @@ void bench_matmul(benchmark::State& st, const bitnet_plugin_descriptor* d, std::
     const std::shared_ptr<Inputs> in = inputs_for(kd->weight_format, kd->act_type, n, k, m, copies);
     bitnet_qact qa{in->q.data(), in->qs.data(), nullptr, static_cast<size_t>(k)};
     bitnet_weights wt{in->w.data(), in->bytes, in->scale, nullptr};
-    bitnet_matmul_args a{sizeof(a), m, n, k, kd->act_type, in->x.data(), &qa, k, &wt, in->y.data(), n, 0, {}};
+    bitnet_matmul_args a{sizeof(a), m, n, k, kd->act_type, in->x.data(), &qa, k, &wt, in->y.data(), n, 0, {}, nullptr, 0};
     const bitnet_shape shape = bitnet::testing::matmul_shape(*kd, m, n, k);
     const bitnet::testing::KernelWorkspace ws(*kd, inst, shape);
     // A kernel that repacks at load runs on its packed copies (one per cold copy), and what it

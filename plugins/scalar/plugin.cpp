@@ -25,27 +25,35 @@ namespace {
 #endif
 constexpr const char* kBuildId = "scalar-" SCALAR_VERSION "-r" SCALAR_KERNEL_REVISION "-" SCALAR_COMPILER;
 
-// A matmul call's parts (ABI 1.5), one after the other through the kernel's own run function: the
-// reference defines the fused call as the separate ones.
-template <sdk::RunFn Single>
-bitnet_status run_with_parts(void* plugin, const void* args, void* workspace) noexcept {
+// A matmul call's ABI 1.5 members (parts, prologue, accumulate) by their definitions: this
+// plugin's own NORM_QUANTIZE, single-weight run and ADD in turn.
+template <sdk::RunFn Single, bitnet_act_type Act>
+bitnet_status run_by_steps(void* plugin, const void* args, void* workspace) noexcept {
     const auto* a = static_cast<const bitnet_matmul_args*>(args);
-    if (a == nullptr || a->struct_size < SCALAR_SIZE_UPTO(bitnet_matmul_args, ldy) || sdk::matmul_parts(*a) == 0)
+    if (a == nullptr || a->struct_size < SCALAR_SIZE_UPTO(bitnet_matmul_args, ldy) ||
+        (sdk::matmul_parts(*a) == 0 && sdk::matmul_prologue(*a) == nullptr && !sdk::matmul_accumulates(*a)))
         return Single(plugin, args, workspace);
-    return sdk::matmul_each_part(plugin, *a, Single, workspace);
+    constexpr sdk::RunFn norm_quantize = Act == BITNET_ACT_I8_ROW    ? &run_norm_quantize_i8row
+                                         : Act == BITNET_ACT_I8_B256 ? &run_norm_quantize_i8b256
+                                                                     : nullptr;
+    return sdk::matmul_by_steps(plugin, *a, Single, norm_quantize, &run_add_f32, workspace);
 }
 
 // Every kernel of this plugin that touches the KV cache reads kv_head_stride (other ops ignore the
-// flag); every matmul computes parts and NORM_QUANTIZE applies the FFN activation (ABI 1.5).
+// flag); every matmul computes parts, prologues and accumulation, and NORM_QUANTIZE applies the
+// FFN activation (ABI 1.5).
 constexpr uint32_t flags_for(bitnet_op op) {
-    return BITNET_KERNEL_FLAG_KV_HEAD_STRIDE | (op == BITNET_OP_MATMUL ? BITNET_KERNEL_FLAG_MATMUL_PARTS : 0u) |
+    return BITNET_KERNEL_FLAG_KV_HEAD_STRIDE |
+           (op == BITNET_OP_MATMUL ? BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
+                                         BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE
+                                   : 0u) |
            (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
 }
 
 const bitnet_kernel_desc kKernels[] = {
 #define SCALAR_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                                 \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult, n_mult,        \
-                       nullptr, nullptr, nullptr, nullptr, op == BITNET_OP_MATMUL ? &run_with_parts<run> : run, \
+                       nullptr, nullptr, nullptr, nullptr, op == BITNET_OP_MATMUL ? &run_by_steps<run, act> : run, \
                        flags_for(op)},
 #include "scalar_kernels.inc"
 #undef SCALAR_KERNEL

@@ -107,6 +107,11 @@ private:
     // Whether the layers at m tokens run BITNET_OP_NORM_QUANTIZE instead of add/rmsnorm/quantize
     // (decided once per m: the plugin serving RMSNORM offers it for every quantized input).
     bool fuse_norm_quantize(int32_t m);
+    // Whether the layers at m tokens run each BitLinear block as one call (ABI 1.5: the norm as the
+    // matmul's prologue, the output projections accumulated into the residual stream), decided
+    // once per m: every layer's linears are served by kernels that take all of it.
+    // BITNET_FUSED_BLOCKS=0 keeps the separate calls (A/B, and the test that both agree).
+    bool fuse_blocks(int32_t m);
     // Whether a step over several sequences stores and attends in one call each (the device
     // plugin offers ATTENTION_SEQS and KV_STORE_SEQS), rather than one call per sequence.
     bool seqs_in_one_call(std::span<const Segment> segs) const;
@@ -124,7 +129,7 @@ private:
     std::vector<float> x_, h_, qkv_, attn_, gate_, up_, tmp_;
     std::vector<int32_t> pos_;
     QuantBuffer qa_;
-    std::map<int32_t, bool> fuse_by_m_;
+    std::map<int32_t, bool> fuse_by_m_, blocks_by_m_;
 };
 
 // The context length a session gets: requested (or the model's), capped by the KV budget.

@@ -169,6 +169,79 @@ void Ops::matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBu
     for (const MatmulOut& o : outs) matmul(*o.w, m, x_q, x_f32, ldx, o.y, o.ldy);
 }
 
+bool Ops::fuses_blocks(std::span<LinearWeight* const> ws, int32_t m) {
+    constexpr uint32_t kNeeded =
+        BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE | BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE;
+    for (LinearWeight* w : ws) {
+        if (w->act == BITNET_ACT_F32) return false;
+        const KernelRef& k = router_.route(make_shape(BITNET_OP_MATMUL, w->wf, w->act, m, w->n, w->k));
+        if ((k.desc->flags & kNeeded) != kNeeded) return false;
+    }
+    return true;
+}
+
+void Ops::matmul_block(std::span<const MatmulOut> outs, int32_t m, QuantBuffer& x_q,
+                       const bitnet_norm_quantize_args& prologue, bool accumulate, float* scratch) {
+    LinearWeight& w0 = *outs[0].w;
+    const bitnet_shape s0 = make_shape(BITNET_OP_MATMUL, w0.wf, w0.act, m, w0.n, w0.k);
+    const KernelRef& k = router_.route(s0);
+    bitnet_matmul_args a{};
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = w0.n;
+    a.k = w0.k;
+    a.act_type = w0.act;
+    a.x_q = &x_q.view;
+    a.ldx = w0.k;
+    a.y = outs[0].y;
+    a.ldy = outs[0].ldy;
+    a.prologue = &prologue;
+    a.accumulate = accumulate ? 1 : 0;
+    std::array<bitnet_weights, BITNET_MATMUL_MAX_PARTS + 1> wv{};
+    bool one_kernel = outs.size() <= wv.size();
+    for (size_t i = 0; one_kernel && i < outs.size(); ++i) {
+        LinearWeight& w = *outs[i].w;
+        const bitnet_shape si = make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k);
+        const KernelRef& ki = router_.route(si);
+        one_kernel = ki.desc == k.desc && ki.plugin == k.plugin && w.act == w0.act && w.k == w0.k;
+        if (!one_kernel) break;
+        wv[i] = {w.data, w.size, w.scale, packed_for(w, k, si)};
+        if (i > 0) a.parts[i - 1] = {&wv[i], w.n, outs[i].y, outs[i].ldy};
+    }
+    if (one_kernel) {
+        a.w = &wv[0];
+        a.n_parts = int32_t(outs.size()) - 1;
+        void* ws = nullptr;
+        if (k.desc->workspace_size) {
+            const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &s0);
+            if (bytes > 0) ws = workspace_.get(bytes);
+        }
+        const bitnet_status st = k.desc->run(k.plugin->instance(), &a, ws);
+        if (st == BITNET_OK) return;
+        static std::set<std::string> warned;
+        if (warned.insert(k.label() + " " + signature_string(s0)).second)
+            logger().warn("kernel {} failed ({}) on {} with a prologue; running the block's steps one call each",
+                          k.label(), status_string(st), signature_string(s0));
+    }
+    // The same steps, one call each: the prologue (its activation apart where the norm's kernel
+    // does not take it), the products, the additions.
+    const float* up = prologue.up;
+    if (up != nullptr && !fuses_norm_ffn_act(prologue.act_type, m, prologue.n)) {
+        ffn_act(prologue.ffn_kind, m, prologue.n, prologue.x, up, prologue.x, prologue.ldx);
+        up = nullptr;
+    }
+    norm_quantize(prologue.act_type, m, prologue.n, prologue.x, prologue.ldx, nullptr, 0, prologue.weight, prologue.eps,
+                  prologue.y, prologue.ldy, x_q, up, prologue.ffn_kind);
+    for (const MatmulOut& o : outs) {
+        if (!accumulate) {
+            matmul(*o.w, m, &x_q, nullptr, o.w->k, o.y, o.ldy);
+            continue;
+        }
+        matmul(*o.w, m, &x_q, nullptr, o.w->k, scratch, o.w->n);
+        add(m, o.w->n, scratch, o.w->n, o.y, o.ldy);
+    }
+}
+
 void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
                   int32_t ldy) {
     bitnet_rmsnorm_args a{};

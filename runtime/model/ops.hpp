@@ -45,6 +45,15 @@ public:
     // type (x_q holds it) and K.
     void matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBuffer* x_q, const float* x_f32,
                       int32_t ldx);
+    // A BitLinear block in one call (ABI 1.5): `prologue` (a NORM_QUANTIZE without residual, whose
+    // out is x_q's view) then the weights' products, added into their y when `accumulate`. Only
+    // where fuses_blocks() said so for these weights; should the kernel fail, the same steps run as
+    // separate calls (products through `scratch`, M x max n floats, when accumulating).
+    void matmul_block(std::span<const MatmulOut> outs, int32_t m, QuantBuffer& x_q,
+                      const bitnet_norm_quantize_args& prologue, bool accumulate, float* scratch);
+    // Whether one kernel serves every weight in `ws` at m tokens and takes parts, prologues and
+    // accumulation (so matmul_block is one call).
+    bool fuses_blocks(std::span<LinearWeight* const> ws, int32_t m);
     void rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float* weight, float eps, float* y,
                  int32_t ldy);
     // [x = ffn_act(x, up) | x += residual;] y = rmsnorm(x)·weight; out = quantize(y): one

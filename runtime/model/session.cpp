@@ -381,6 +381,24 @@ bool Session::fuse_norm_quantize(int32_t m) {
     return fuse;
 }
 
+bool Session::fuse_blocks(int32_t m) {
+    if (auto it = blocks_by_m_.find(m); it != blocks_by_m_.end()) return it->second;
+    bool fuse = true;
+    if (const char* env = std::getenv("BITNET_FUSED_BLOCKS"); env != nullptr && std::string_view(env) == "0") fuse = false;
+    for (auto& L : model_.weights().layers) {
+        if (!fuse) break;
+        LinearWeight* const qkv[] = {&L.wq, &L.wk, &L.wv};
+        LinearWeight* const o[] = {&L.wo};
+        LinearWeight* const gate_up[] = {&L.w_gate, &L.w_up};
+        LinearWeight* const down[] = {&L.w_down};
+        fuse = L.wk.act == L.wq.act && L.wv.act == L.wq.act && L.w_up.act == L.w_gate.act &&
+               ops_.fuses_blocks(qkv, m) && ops_.fuses_blocks(o, m) && ops_.fuses_blocks(gate_up, m) &&
+               ops_.fuses_blocks(down, m);
+    }
+    blocks_by_m_.emplace(m, fuse);
+    return fuse;
+}
+
 bool Session::seqs_in_one_call(std::span<const Segment> segs) const {
     // On a CPU one call per sequence costs nothing extra; on a device it is launches per layer.
     return dev_ != nullptr && dev_->seqs_ops && segs.size() > 1;
@@ -395,6 +413,26 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
     const bool fused = fuse_norm_quantize(m);
     // The FFN activation inside the sub-norm's call (ABI 1.5), where that kernel takes it.
     const bool fuse_ffn_act = fused && ops_.fuses_norm_ffn_act(W.layers.at(0).w_down.act, m, ff);
+    const bool blocks = fuse_blocks(m);
+    // The NORM_QUANTIZE in front of a block's matmul, as that matmul's prologue (blocks mode).
+    auto prologue = [&](bitnet_act_type act, int32_t n, float* x, const float* up, const float* w, float* y) {
+        bitnet_norm_quantize_args p{};
+        p.struct_size = sizeof(p);
+        p.m = m;
+        p.n = n;
+        p.x = x;
+        p.ldx = n;
+        p.weight = w;
+        p.eps = hp.rms_eps;
+        p.y = y;
+        p.ldy = n;
+        p.act_type = act;
+        p.out = &qa.view;
+        p.up = up;
+        p.ld_up = n;
+        p.ffn_kind = hp.ffn_kind;
+        return p;
+    };
     KvCache& cache = *cache_;
     // [x += residual;] y = rmsnorm(x)·w; qa = quantize(y). Rows of n values, stride n.
     auto norm_quantize = [&](bitnet_act_type act, int32_t n, float* x, const float* residual, const float* w, float* y) {
@@ -410,12 +448,13 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
     const float* pending = nullptr;
     for (int32_t il = 0; il < hp.n_layer; ++il) {
         auto& L = W.layers[il];
-        // Attention block.
-        norm_quantize(L.wq.act, d, b.x, pending, norm(L.attn_norm), b.h);
-        // Q, K and V share token rows (b.k = b.q + dq, b.v = b.k + dkv), so one RoPE call turns
-        // the query and key heads together and kv_store reads K and V at one stride.
-        if (L.wk.act == L.wq.act && L.wv.act == L.wq.act) {
-            const Ops::MatmulOut qkv[] = {{&L.wq, b.q, ld_qkv}, {&L.wk, b.k, ld_qkv}, {&L.wv, b.v, ld_qkv}};
+        // Attention block. Q, K and V share token rows (b.k = b.q + dq, b.v = b.k + dkv), so one
+        // RoPE call turns the query and key heads together and kv_store reads K and V at one stride.
+        const Ops::MatmulOut qkv[] = {{&L.wq, b.q, ld_qkv}, {&L.wk, b.k, ld_qkv}, {&L.wv, b.v, ld_qkv}};
+        if (blocks) {
+            ops_.matmul_block(qkv, m, qa, prologue(L.wq.act, d, b.x, nullptr, norm(L.attn_norm), b.h), false, b.tmp);
+        } else if (norm_quantize(L.wq.act, d, b.x, pending, norm(L.attn_norm), b.h);
+                   L.wk.act == L.wq.act && L.wv.act == L.wq.act) {
             ops_.matmul_parts(qkv, m, &qa, b.h, d);
         } else {
             ops_.matmul(L.wq, m, &qa, b.h, d, b.q, ld_qkv);
@@ -465,6 +504,19 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
                 a.out = b.attn + r0 * dq;
                 ops_.attention(a);
             }
+        }
+        if (blocks) {
+            // Output projection into the residual stream; then the FFN: its norm in front of gate
+            // and up, its activation and sub-norm in front of down, which lands in the stream too.
+            const Ops::MatmulOut o[] = {{&L.wo, b.x, d}}, gate_up[] = {{&L.w_gate, b.gate, ff}, {&L.w_up, b.up, ff}},
+                                 down[] = {{&L.w_down, b.x, d}};
+            ops_.matmul_block(o, m, qa, prologue(L.wo.act, dq, b.attn, nullptr, norm(L.attn_sub_norm), b.attn), true,
+                              b.tmp);
+            ops_.matmul_block(gate_up, m, qa, prologue(L.w_gate.act, d, b.x, nullptr, norm(L.ffn_norm), b.h), false,
+                              b.tmp);
+            ops_.matmul_block(down, m, qa, prologue(L.w_down.act, ff, b.gate, b.up, norm(L.ffn_sub_norm), b.gate), true,
+                              b.tmp);
+            continue;
         }
         norm_quantize(L.wo.act, dq, b.attn, nullptr, norm(L.attn_sub_norm), b.attn);
         ops_.matmul(L.wo, m, &qa, b.attn, dq, b.tmp, d);

@@ -165,7 +165,7 @@ TEST(CudaConformance, Matmul) {
                 std::vector<float> want(size_t(m) * ldy, NAN);
                 bitnet_qact hq{q.data(), qs.data(), nullptr, stride};
                 bitnet_weights hw{wbytes.data(), wbytes.size(), wscale, nullptr};
-                bitnet_matmul_args ha{sizeof ha, m, n, K, act, x.data(), &hq, ldx, &hw, want.data(), ldy, 0, {}};
+                bitnet_matmul_args ha{sizeof ha, m, n, K, act, x.data(), &hq, ldx, &hw, want.data(), ldy, 0, {}, nullptr, 0};
                 ASSERT_EQ(ref->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                 // cuda on device memory, with its packed weights.
                 const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, n, K, 0, 0, 0};
@@ -176,7 +176,7 @@ TEST(CudaConformance, Matmul) {
                 Dev<int8_t> dq(q);
                 bitnet_qact gq{dq.ptr(), dqs.ptr(), nullptr, stride};
                 bitnet_weights gw{wbytes.data(), wbytes.size(), wscale, packed};
-                bitnet_matmul_args ga{sizeof ga, m, n, K, act, dx.ptr(), &gq, ldx, &gw, dy.ptr(), ldy, 0, {}};
+                bitnet_matmul_args ga{sizeof ga, m, n, K, act, dx.ptr(), &gq, ldx, &gw, dy.ptr(), ldy, 0, {}, nullptr, 0};
                 ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                 const auto got = dy.get();
                 k->release_packed(e.cuda->handle(), packed);
@@ -258,10 +258,10 @@ TEST(CudaConformance, MatmulParts) {
                 for (int i = 0; i < 3; ++i) {
                     alone.push_back(std::make_unique<Dev<float>>(std::vector<float>(size_t(m) * (ns[i] + 3), NAN)));
                     together.push_back(std::make_unique<Dev<float>>(std::vector<float>(size_t(m) * (ns[i] + 3), NAN)));
-                    bitnet_matmul_args a{sizeof a, m, ns[i], K, act, nullptr, &gq, K, &ws[i], alone[i]->ptr(), ns[i] + 3, 0, {}};
+                    bitnet_matmul_args a{sizeof a, m, ns[i], K, act, nullptr, &gq, K, &ws[i], alone[i]->ptr(), ns[i] + 3, 0, {}, nullptr, 0};
                     ASSERT_EQ(k->run(e.cuda->handle(), &a, nullptr), BITNET_OK);
                 }
-                bitnet_matmul_args a{sizeof a, m, ns[0], K, act, nullptr, &gq, K, &ws[0], together[0]->ptr(), ns[0] + 3, 2, {}};
+                bitnet_matmul_args a{sizeof a, m, ns[0], K, act, nullptr, &gq, K, &ws[0], together[0]->ptr(), ns[0] + 3, 2, {}, nullptr, 0};
                 for (int i = 1; i < 3; ++i) a.parts[i - 1] = {&ws[i], ns[i], together[i]->ptr(), ns[i] + 3};
                 ASSERT_EQ(k->run(e.cuda->handle(), &a, nullptr), BITNET_OK);
                 for (int i = 0; i < 3; ++i) {

@@ -47,6 +47,7 @@ struct Call {
     size_t kernel = 0;
     std::array<uint64_t, 48> args{}; // any argument struct, 8-byte aligned
     bitnet_qact qact{}, qact_out{};
+    bitnet_norm_quantize_args prologue{}; // a matmul's (ABI 1.5); its out is qact_out
     std::array<bitnet_weights, 1 + BITNET_MATMUL_MAX_PARTS> w{};
     void* workspace = nullptr;
 };
@@ -136,6 +137,15 @@ struct Checker {
     }
 };
 
+void check_norm_quantize(Checker& ck, const bitnet_norm_quantize_args& a) {
+    ck.rows("x", a.x, a.m, a.ldx, a.n);
+    if (a.residual != nullptr) ck.rows("residual", a.residual, a.m, a.ld_residual, a.n);
+    if (const float* up = sdk::norm_quantize_up(a)) ck.rows("up", up, a.m, a.ld_up, a.n);
+    ck.optional("weight", a.weight, a.n);
+    ck.rows("y", a.y, a.m, a.ldy, a.n);
+    ck.qact("out", a.out, a.act_type, a.m, a.n);
+}
+
 std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call& c) {
     Checker ck{p, {}};
     const void* args = c.args.data();
@@ -150,6 +160,7 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
             ck.weights(a.parts[i].w);
             ck.rows("a part's y", a.parts[i].y, a.m, a.parts[i].ldy, a.parts[i].n);
         }
+        if (const bitnet_norm_quantize_args* pro = sdk::matmul_prologue(a)) check_norm_quantize(ck, *pro);
         break;
     }
     case BITNET_OP_QUANTIZE_ACT: {
@@ -211,16 +222,9 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
         }
         break;
     }
-    case BITNET_OP_NORM_QUANTIZE: {
-        const auto& a = *static_cast<const bitnet_norm_quantize_args*>(args);
-        ck.rows("x", a.x, a.m, a.ldx, a.n);
-        if (a.residual != nullptr) ck.rows("residual", a.residual, a.m, a.ld_residual, a.n);
-        if (const float* up = sdk::norm_quantize_up(a)) ck.rows("up", up, a.m, a.ld_up, a.n);
-        ck.optional("weight", a.weight, a.n);
-        ck.rows("y", a.y, a.m, a.ldy, a.n);
-        ck.qact("out", a.out, a.act_type, a.m, a.n);
+    case BITNET_OP_NORM_QUANTIZE:
+        check_norm_quantize(ck, *static_cast<const bitnet_norm_quantize_args*>(args));
         break;
-    }
     default:
         ck.why = "op " + std::to_string(int(k.op)) + " is not one hostdev knows how to check";
     }
@@ -244,6 +248,11 @@ bitnet_status capture(const bitnet_kernel_desc& k, const void* args, Call& c) {
         if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return BITNET_ERR_INVALID_ARGUMENT;
         for (int32_t i = 0; i < n_parts; ++i)
             if (m.parts[i].w != nullptr) c.w[size_t(i) + 1] = *m.parts[i].w;
+        if (const bitnet_norm_quantize_args* pro = sdk::matmul_prologue(m)) {
+            if (pro->struct_size > sizeof c.prologue) return BITNET_ERR_INVALID_ARGUMENT;
+            std::memcpy(&c.prologue, pro, pro->struct_size);
+            if (pro->out != nullptr) c.qact_out = *pro->out;
+        }
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         const auto& q = *static_cast<const bitnet_quantize_args*>(a);
         if (q.out != nullptr) c.qact_out = *q.out;
@@ -264,6 +273,10 @@ void bind(const bitnet_kernel_desc& k, Call& c) {
         if (m.w != nullptr) m.w = &c.w[0];
         for (int32_t i = 0; i < sdk::matmul_parts(m); ++i)
             if (m.parts[i].w != nullptr) m.parts[i].w = &c.w[size_t(i) + 1];
+        if (sdk::matmul_prologue(m) != nullptr) {
+            m.prologue = &c.prologue;
+            if (c.prologue.out != nullptr) c.prologue.out = &c.qact_out;
+        }
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         auto& q = *static_cast<bitnet_quantize_args*>(a);
         if (q.out != nullptr) q.out = &c.qact_out;

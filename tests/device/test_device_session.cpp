@@ -19,6 +19,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <map>
 #include <tuple>
@@ -234,6 +235,41 @@ TEST(GpuProbe, PrintsEveryFigureOnHostdev) {
         const double d = std::strtod(v.c_str(), &end);
         EXPECT_TRUE(!v.empty() && *end == '\0' && d >= 0.0) << key << " = '" << v << "'";
     }
+    fs::remove_all(dir);
+}
+
+// ABI 1.5's blocks (a BitLinear's norm as its matmul's prologue, output projections accumulated
+// into the residual stream) compute the same logits, bit for bit, as the separate calls: the
+// reference composes them from the same steps, and the stream takes the same additions.
+TEST(FusedBlocks, SameLogitsAsSeparateCalls) {
+    Fixture f;
+    const fs::path dir = bitnet::testing::make_temp_dir("fused-blocks");
+    const fs::path path = generated_model(dir, "i2_s", "q6_k", 3);
+    auto model = bitnet::model::Model::load(path);
+    bitnet::Router router(f.reg, {{{"all", "scalar"}}, {}});
+    bitnet::model::SessionOptions so;
+    so.n_ctx = 64;
+    so.n_batch = 16;
+    so.device = "cpu";
+    auto run = [&](bool blocks) {
+        if (!blocks) ::setenv("BITNET_FUSED_BLOCKS", "0", 1);
+        bitnet::model::Session s(*model, router, so);
+        std::vector<int32_t> prompt(20);
+        for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t((i * 131 + 7) % model->hparams().n_vocab);
+        std::vector<float> all, step;
+        s.decode(prompt, true, all); // 16 + 4 rows: both batch sizes
+        for (int i = 0; i < 3; ++i) {
+            const int32_t t = bitnet::model::argmax(all.data() + all.size() - size_t(model->hparams().n_vocab),
+                                                    model->hparams().n_vocab);
+            s.decode({&t, 1}, false, step);
+            all.insert(all.end(), step.begin(), step.end());
+        }
+        ::unsetenv("BITNET_FUSED_BLOCKS");
+        return all;
+    };
+    const std::vector<float> fused = run(true), separate = run(false);
+    ASSERT_EQ(fused.size(), separate.size());
+    EXPECT_EQ(0, std::memcmp(fused.data(), separate.data(), fused.size() * sizeof(float)));
     fs::remove_all(dir);
 }
 

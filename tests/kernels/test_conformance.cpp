@@ -361,7 +361,7 @@ void check_matmul_parts(const Loaded& l, const bitnet_kernel_desc& k, int32_t m,
     }
     const testing::KernelWorkspace scratch(k, h, testing::matmul_shape(k, m, ns[0], K));
     std::vector<std::vector<float>> alone(3), together(3);
-    bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, 0, K, k.act_type, x.data(), &qa, ldx, nullptr, nullptr, 0, 0, {}};
+    bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, 0, K, k.act_type, x.data(), &qa, ldx, nullptr, nullptr, 0, 0, {}, nullptr, 0};
     for (int i = 0; i < 3; ++i) {
         alone[i].assign(size_t(m) * (ns[i] + 2), NAN);
         together[i].assign(alone[i].size(), NAN);
@@ -429,7 +429,7 @@ void check_matmul(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_ker
         EXPECT_EQ(packed.status(), BITNET_OK) << kd.name << " pack_weights";
         bitnet_weights wk = wt;
         wk.packed = packed.get();
-        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wk, y.data(), ldy, 0, {}};
+        bitnet_matmul_args a{sizeof(bitnet_matmul_args), m, n, K, k.act_type, xin.data(), &qa, ldx, &wk, y.data(), ldy, 0, {}, nullptr, 0};
         const testing::KernelWorkspace ws(kd, handle, shape);
         if (ws.get() != nullptr) { // a kernel that asked for scratch refuses to run without it
             EXPECT_NE(kd.run(handle, &a, nullptr), BITNET_OK) << kd.name << " ran with a NULL workspace";
@@ -581,10 +581,69 @@ TEST_P(Conformance, MatchesScalar) {
 
 INSTANTIATE_TEST_SUITE_P(Plugins, Conformance, ::testing::ValuesIn(all_cases()), case_name);
 
-// Every matmul kernel that computes parts, the reference's included, on 1 and 3 tokens and a K of
+bool takes_prologue_and_accumulate(const bitnet_kernel_desc& k) {
+    return has_flag(k, BITNET_KERNEL_FLAG_MATMUL_PROLOGUE) && has_flag(k, BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE);
+}
+
+// BITNET_KERNEL_FLAG_MATMUL_PROLOGUE and _ACCUMULATE (ABI 1.5): a call with a prologue (with and
+// without the FFN activation) equals the reference's NORM_QUANTIZE followed by the kernel's own
+// call, and an accumulating call equals its product added to y in f32, bit for bit.
+void check_matmul_prologue(const Loaded& l, const bitnet_kernel_desc& k, int32_t m, int32_t K, std::mt19937& gen) {
+    void* h = l.inst->handle();
+    const bitnet_kernel_desc* nq = nullptr;
+    for (const bitnet_kernel_desc& r : *loaded("scalar").inst)
+        if (r.op == BITNET_OP_NORM_QUANTIZE && r.act_type == k.act_type) nq = &r;
+    ASSERT_NE(nq, nullptr);
+    const int32_t n = 3 * std::max(1, k.n_multiple), ldy = n + 2;
+    const Weights w = make_weights(k.weight_format, n, K, gen);
+    const testing::KernelPacked packed(k, h, testing::matmul_shape(k, m, n, K), w.bytes.data(), w.bytes.size());
+    ASSERT_EQ(packed.status(), BITNET_OK);
+    const bitnet_weights wv{w.bytes.data(), w.bytes.size(), w.scale, packed.get()};
+    const std::vector<float> x0 = normal(size_t(m) * K, 1.0f, gen), up = normal(size_t(m) * K, 1.0f, gen);
+    const std::vector<float> gamma = normal(size_t(K), 1.0f, gen), y0 = normal(size_t(m) * ldy, 1.0f, gen);
+    const size_t stride = size_t(K) + 64;
+    const size_t n_scales = size_t(m) * ((K + 255) / 256 + 1);
+    for (bool with_up : {false, true})
+        for (bool accumulate : {false, true}) {
+            SCOPED_TRACE(std::string(with_up ? "prologue with up" : "prologue") + (accumulate ? ", accumulating" : ""));
+            // The steps apart: NORM_QUANTIZE, the product, the addition.
+            std::vector<float> x1 = x0, y1(x0.size()), prod(size_t(m) * ldy, NAN), qs1(n_scales);
+            std::vector<int8_t> q1(stride * m);
+            bitnet_qact qa1{q1.data(), qs1.data(), nullptr, stride};
+            bitnet_norm_quantize_args p1{sizeof p1, m, K, x1.data(), K, nullptr, 0, gamma.data(), 1e-5f, y1.data(), K,
+                                         k.act_type, &qa1, with_up ? up.data() : nullptr, K, BITNET_FFN_SILU};
+            ASSERT_EQ(nq->run(loaded("scalar").inst->handle(), &p1, nullptr), BITNET_OK);
+            bitnet_matmul_args a1{sizeof a1, m, n, K, k.act_type, nullptr, &qa1, K, &wv, prod.data(), ldy, 0, {}, nullptr, 0};
+            ASSERT_EQ(k.run(h, &a1, nullptr), BITNET_OK);
+            std::vector<float> want = prod;
+            if (accumulate) // the padding past n keeps y's values
+                for (size_t i = 0; i < want.size(); ++i) want[i] = int32_t(i % ldy) < n ? y0[i] + prod[i] : y0[i];
+            // One call.
+            std::vector<float> x2 = x0, y2(x0.size()), got = accumulate ? y0 : std::vector<float>(y0.size(), NAN),
+                                                         qs2(n_scales);
+            std::vector<int8_t> q2(stride * m);
+            bitnet_qact qa2{q2.data(), qs2.data(), nullptr, stride};
+            bitnet_norm_quantize_args p2{sizeof p2, m, K, x2.data(), K, nullptr, 0, gamma.data(), 1e-5f, y2.data(), K,
+                                         k.act_type, &qa2, with_up ? up.data() : nullptr, K, BITNET_FFN_SILU};
+            bitnet_matmul_args a2{sizeof a2, m, n, K, k.act_type, nullptr, &qa2, K, &wv, got.data(), ldy, 0, {}, &p2,
+                                  accumulate ? 1 : 0};
+            ASSERT_EQ(k.run(h, &a2, nullptr), BITNET_OK);
+            if (!accumulate)
+                for (size_t i = 0; i < want.size(); ++i)
+                    if (int32_t(i % ldy) >= n) want[i] = got[i]; // padding: not written either way
+            EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)));
+            // A prologue whose out is not x_q is refused.
+            bitnet_qact other = qa2;
+            other.data = q1.data();
+            p2.out = &other;
+            EXPECT_NE(k.run(h, &a2, nullptr), BITNET_OK) << "ran a prologue that does not feed x_q";
+        }
+}
+
+// Every matmul kernel that computes parts (and prologues), the reference's included, on 1 and 3 tokens and a K of
 // three format blocks. Counts what it checked, so a flag nobody sets cannot pass it unseen.
 TEST(MatmulParts, EqualOneCallPerWeight) {
-    int checked = 0;
+    int checked = 0, prologues = 0;
     for (const std::string plugin : {"scalar", "avx2", "avx512"}) {
         Loaded& l = loaded(plugin);
         if (l.inst == nullptr) continue;
@@ -608,12 +667,18 @@ TEST(MatmulParts, EqualOneCallPerWeight) {
                 }
                 const bitnet_qact qa{q.data(), qs.data(), nullptr, stride};
                 check_matmul_parts(l, k, m, K, x, ldx, qa, gen);
+                if (takes_prologue_and_accumulate(k) && k.act_type != BITNET_ACT_F32) {
+                    check_matmul_prologue(l, k, m, K, gen);
+                    ++prologues;
+                }
                 ++checked;
             }
         }
     }
-    // The reference computes parts for every matmul format it has (plugins/scalar/plugin.cpp).
+    // The reference computes parts for every matmul format it has (plugins/scalar/plugin.cpp), and
+    // prologues for its three ternary ones.
     EXPECT_GE(checked, 2 * 8);
+    EXPECT_GE(prologues, 2 * 3);
 }
 
 // The cap must refuse avx512 with the documented reason, whatever the CPU.

@@ -151,6 +151,8 @@ typedef struct bitnet_weights {
     const void* packed;/* what pack_weights returned, or NULL when the kernel runs on `data` */
 } bitnet_weights;
 
+struct bitnet_norm_quantize_args; /* below */
+
 /* Since 1.5: one more weight over a matmul call's X (see bitnet_matmul_args.parts). */
 typedef struct bitnet_matmul_part {
     const bitnet_weights* w;     /* same format and K as the call's w */
@@ -178,6 +180,18 @@ typedef struct bitnet_matmul_args {
      * (m, part n, k), so each part's weights were packed by this kernel's pack_weights. */
     int32_t n_parts;             /* 0 .. BITNET_MATMUL_MAX_PARTS */
     bitnet_matmul_part parts[BITNET_MATMUL_MAX_PARTS];
+    /* Since 1.5, read only by kernels that set BITNET_KERNEL_FLAG_MATMUL_PROLOGUE (the host gives
+     * no other kernel a non-NULL prologue): the call first does *prologue as BITNET_OP_NORM_QUANTIZE
+     * would (residual NULL; `up` allowed), then multiplies what it quantized: prologue->out is what
+     * x_q points to, and prologue->act_type is act_type. A BitLinear's norm and product are then one
+     * launch. Afterwards the prologue's y and out (and, with up, x) hold unspecified values: the
+     * caller reads them no further, so a kernel may keep them in on-chip memory. */
+    const struct bitnet_norm_quantize_args* prologue;
+    /* Since 1.5, read only by kernels that set BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE: non-zero adds
+     * each product into y (and into every part's y) instead of overwriting it: y = y + X·Wᵀ, one
+     * f32 addition per element as BITNET_OP_ADD makes it, so an output projection lands in the
+     * residual stream in the same launch. */
+    int32_t accumulate;
 } bitnet_matmul_args;
 
 typedef struct bitnet_quantize_args {
@@ -415,6 +429,10 @@ typedef struct bitnet_kernel_desc {
 #define BITNET_KERNEL_FLAG_MATMUL_PARTS 2u
 /* Since 1.5: the NORM_QUANTIZE kernel applies the FFN activation (bitnet_norm_quantize_args.up). */
 #define BITNET_KERNEL_FLAG_NORM_FFN_ACT 4u
+/* Since 1.5: the MATMUL kernel runs bitnet_matmul_args.prologue (with or without its up). */
+#define BITNET_KERNEL_FLAG_MATMUL_PROLOGUE 8u
+/* Since 1.5: the MATMUL kernel reads bitnet_matmul_args.accumulate. */
+#define BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE 16u
 
 /* ------------------------------------------------------------------------------------------------
  * Device memory, for plugins whose kernels do not work on host pointers.

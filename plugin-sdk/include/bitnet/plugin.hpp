@@ -12,6 +12,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace bitnet::sdk {
 
@@ -117,21 +118,69 @@ inline int32_t matmul_parts(const bitnet_matmul_args& a) noexcept {
     return a.struct_size >= BITNET_SIZE_UPTO(bitnet_matmul_args, parts) ? a.n_parts : 0;
 }
 
-// The call's own weight, then each part, through `single` (a run function that ignores parts):
-// BITNET_KERNEL_FLAG_MATMUL_PARTS by its definition, for plugins where a call costs no launch.
-inline bitnet_status matmul_each_part(void* instance, const bitnet_matmul_args& a, RunFn single,
-                                      void* workspace) noexcept {
+// A matmul call's prologue and accumulate (ABI 1.5): NULL / false for a writer that predates them.
+inline const bitnet_norm_quantize_args* matmul_prologue(const bitnet_matmul_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_matmul_args, prologue) ? a.prologue : nullptr;
+}
+inline bool matmul_accumulates(const bitnet_matmul_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_matmul_args, accumulate) && a.accumulate != 0;
+}
+
+// Why a prologue cannot serve call `a` (the rules of bitnet_matmul_args.prologue), or NULL.
+inline const char* matmul_prologue_error(const bitnet_matmul_args& a, const bitnet_norm_quantize_args& pro) noexcept {
+    if (pro.residual != nullptr) return "a prologue takes no residual";
+    if (pro.act_type != a.act_type || a.act_type == BITNET_ACT_F32) return "the prologue quantizes to another act type";
+    if (pro.out == nullptr || a.x_q == nullptr || pro.out->data != a.x_q->data || pro.out->scales != a.x_q->scales)
+        return "the prologue's out is not what x_q names";
+    if (pro.m != a.m || pro.n != a.k) return "the prologue's rows are not X's";
+    return nullptr;
+}
+
+// BITNET_KERNEL_FLAG_MATMUL_PARTS, _PROLOGUE and _ACCUMULATE by their definitions: the prologue
+// through `norm_quantize`, then the call's own weight and each part through `single` (a run
+// function that reads none of the 1.5 members), each product added into its y through `add` when
+// the call accumulates (via a host-memory temporary: for plugins whose kernels take host pointers
+// and where a call costs no launch, such as the reference). NULL functions: UNSUPPORTED when needed.
+inline bitnet_status matmul_by_steps(void* instance, const bitnet_matmul_args& a, RunFn single, RunFn norm_quantize,
+                                     RunFn add, void* workspace) noexcept {
     const int32_t n_parts = matmul_parts(a);
     if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return BITNET_ERR_INVALID_ARGUMENT;
-    bitnet_matmul_args one = a;
-    one.n_parts = 0;
-    if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
-    for (int32_t i = 0; i < n_parts; ++i) {
-        one.w = a.parts[i].w;
-        one.n = a.parts[i].n;
-        one.y = a.parts[i].y;
-        one.ldy = a.parts[i].ldy;
-        if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
+    if (const bitnet_norm_quantize_args* pro = matmul_prologue(a); pro != nullptr) {
+        if (norm_quantize == nullptr) return BITNET_ERR_UNSUPPORTED;
+        if (matmul_prologue_error(a, *pro) != nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+        if (bitnet_status st = norm_quantize(instance, pro, nullptr); st != BITNET_OK) return st;
+    }
+    const bool acc = matmul_accumulates(a);
+    if (acc && add == nullptr) return BITNET_ERR_UNSUPPORTED;
+    try {
+        std::vector<float> tmp;
+        for (int32_t i = 0; i <= n_parts; ++i) {
+            bitnet_matmul_args one = a;
+            one.n_parts = 0;
+            one.prologue = nullptr;
+            one.accumulate = 0;
+            if (i > 0) {
+                one.w = a.parts[i - 1].w;
+                one.n = a.parts[i - 1].n;
+                one.y = a.parts[i - 1].y;
+                one.ldy = a.parts[i - 1].ldy;
+            }
+            if (!acc) {
+                if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
+                continue;
+            }
+            if (one.m <= 0 || one.n <= 0 || one.y == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+            float* const y = one.y;
+            const int32_t ldy = one.ldy;
+            tmp.assign(size_t(one.m) * size_t(one.n), 0.0f);
+            one.y = tmp.data();
+            one.ldy = one.n;
+            if (bitnet_status st = single(instance, &one, workspace); st != BITNET_OK) return st;
+            const bitnet_add_args sum{sizeof sum, one.m, one.n, tmp.data(), one.n, y, ldy};
+            if (bitnet_status st = add(instance, &sum, nullptr); st != BITNET_OK) return st;
+        }
+    } catch (const std::bad_alloc&) {
+        return BITNET_ERR_OUT_OF_MEMORY;
     }
     return BITNET_OK;
 }
