@@ -99,20 +99,24 @@ for n in 4 16; do
   echo "| decode, $n sequences in parallel | $(val par${n}_tps) tok/s aggregate, weights at $(val par${n}_weight_gbs) GB/s |"
 done
 # A/B of the switches that are off (or on) by default until a GPU has timed them, same machine:
-# the one-kernel attention, the early weight loads of the decode GEMV, the ABI 1.5 fused calls
-# (Q|K|V and gate|up as one launch each, the FFN activation inside the sub-norm), the head's rows
-# staged in shared memory, and one cudaMalloc per allocation instead of the arena.
+# the one-kernel attention, the early weight loads of the decode GEMV, the decode GEMV that runs its
+# norm itself (NORM_GEMV=0: a NORM_QUANTIZE launch first), the host's fused blocks (FUSED_BLOCKS=0:
+# a call per norm, the residual added by the next norm), all ABI 1.5 fused calls (FUSED_CALLS=0:
+# also a call per weight and a separate FFN activation), the head's rows staged in shared memory,
+# and one cudaMalloc per allocation instead of the arena.
 AB_TABLE=()
 ab() { # ab NAME ENV=VALUE: the probe's headline figures with one switch flipped, as a table row
   local name=$1 setting=$2
   step "probe_$name" env "$setting" "$BIN"/bitnet-gpu-probe --plugin-dir "$PROBE_DIR" --device "$DEVICE" "${PROBE_EXTRA[@]}" \
-    -m "$MODEL" --prompt 128 --steps 64 --batches 1,16 --parallel 16
+    -m "$MODEL" --prompt 128 --steps 32 --batches 1,16 --parallel 16
   local log="$LOGS/probe_$name.log"
   vf() { awk -v k="$1" '$1 == k { print $2 }' "$log"; }
   AB_TABLE+=("| A/B: $setting | TTFT $(vf ttft_ms) ms, batch 1 $(vf tg1_tps), batch 16 $(vf tg16_tps), 16 sequences $(vf par16_tps) tok/s |")
 }
 ab fused BITNET_CUDA_FUSED_ATTENTION=1
 ab noearly BITNET_CUDA_EARLY_WEIGHTS=0
+ab nonormgemv BITNET_CUDA_NORM_GEMV=0
+ab noblocks BITNET_FUSED_BLOCKS=0
 ab nofusedcalls BITNET_CUDA_FUSED_CALLS=0
 ab nostagedhead BITNET_CUDA_STAGED_HEAD=0
 step probe_noarena env BITNET_CUDA_ARENA=0 "$BIN"/bitnet-gpu-probe --plugin-dir "$PROBE_DIR" --device "$DEVICE" \

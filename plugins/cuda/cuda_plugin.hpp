@@ -32,6 +32,7 @@ struct Plugin {
     bool fused_attention = false; // one-kernel attention for caches that fit (attention.cu)
     bool early_weights = true;    // decode GEMVs load weights before waiting on their predecessor
     bool staged_head = true;      // float GEMVs stage rows in shared memory (matmul_float.cu)
+    bool norm_gemv = true;        // a decode GEMV runs its prologue itself (matmul_ternary.cu)
     // The kernel table this instance offers: the static list, with the ABI 1.5 flags (matmul parts,
     // FFN activation in NORM_QUANTIZE) unless BITNET_CUDA_FUSED_CALLS=0.
     std::vector<bitnet_kernel_desc> kernels;

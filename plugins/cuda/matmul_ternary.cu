@@ -43,7 +43,13 @@ constexpr int kMaxParts = 1 + BITNET_MATMUL_MAX_PARTS;
 struct TernaryParts {
     TernaryPart p[kMaxParts];
     int count;
+    int accumulate; // y += product (ABI 1.5) instead of y = product
 };
+
+// Writes one output, or adds it in (one f32 addition, as BITNET_OP_ADD).
+__device__ __forceinline__ void store_output(float* out, float v, int accumulate) {
+    *out = accumulate ? __fadd_rn(*out, v) : v;
+}
 
 // The part this block computes, and the block's index within it. Constant indices only, so the
 // parts stay in the parameter bank instead of a local copy.
@@ -150,10 +156,98 @@ ternary_gemv(const TernaryParts parts, const int8_t* __restrict__ x, size_t ldq,
             const Acc s = warp_sum(acc[r][t]);
             if (lane == 0 && row0 + r < me.n) {
                 float* out = me.y + static_cast<size_t>(t0 + t) * me.ldy + row0 + r;
-                if constexpr (kBlockScales) *out = s * me.w_scale;
-                else *out = static_cast<float>(s) / __ldg(xs + t0 + t) * me.w_scale;
+                if constexpr (kBlockScales) store_output(out, s * me.w_scale, parts.accumulate);
+                else store_output(out, static_cast<float>(s) / __ldg(xs + t0 + t) * me.w_scale, parts.accumulate);
             }
         }
+}
+
+// ---- Decode GEMV with its BitLinear's norm in front (ABI 1.5 prologue; I8_ROW, one token) ----
+// Every block normalizes and quantizes the input row itself into shared memory (the same float
+// steps as norm_quantize_regs, the sum of squares in double), then runs the GEMV from there: the
+// NORM_QUANTIZE launch in front of each BitLinear is gone, and the weights, loaded before the wait
+// as in ternary_gemv, stream in while the previous kernel finishes. 8 warps of 2 rows make a block
+// of 16 rows, so the row is read (from L2) once per 16 outputs: gate|up reads it 864 times, ~9 MB.
+constexpr int kNormGemvWarps = 8, kNormGemvRows = 2;
+constexpr int kNormGemvMaxK = 32 * kEarlyPairs * 32; // every pair loaded early; 5 * K bytes of smem
+
+template <int kEarly>
+__global__ void __launch_bounds__(kNormGemvWarps * 32)
+ternary_gemv_norm(const TernaryParts parts, const float* __restrict__ x, const float* __restrict__ up, int ffn_kind,
+                  const float* __restrict__ gamma, float eps, int k) {
+    extern __shared__ float norm_row[]; // k floats, then the k quantized values (16-byte aligned)
+    int8_t* q = reinterpret_cast<int8_t*>(norm_row + k);
+    constexpr int R = kNormGemvRows;
+    int local_block;
+    const TernaryPart me = part_of_block(parts, local_block);
+    const int lane = threadIdx.x % 32;
+    const int row0 = (local_block * kNormGemvWarps + threadIdx.x / 32) * R;
+    const bool has_rows = row0 < me.n;
+    const int pairs = k / 32;
+    const uint2* wr[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+        wr[r] = reinterpret_cast<const uint2*>(me.w + static_cast<size_t>(min(row0 + r, me.n - 1)) * (k / 16));
+    uint2 early[kEarly > 0 ? kEarly : 1][R];
+#pragma unroll
+    for (int e = 0; e < kEarly; ++e)
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            const int p = lane + 32 * e;
+            early[e][r] = has_rows && p < pairs ? __ldg(wr[r] + p) : make_uint2(0u, 0u);
+        }
+    griddep_enter();
+
+    // The prologue: every warp takes part (block-wide reductions), rows of its own or not.
+    double ss = 0.0;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        float v = x[i];
+        if (up != nullptr) v = ffn_gate_up(ffn_kind, v, up[i]);
+        norm_row[i] = v;
+        ss += static_cast<double>(__fmul_rn(v, v));
+    }
+    const double total = block_allreduce(ss, 0.0, [](double a, double b) { return a + b; });
+    const float scale = 1.0f / sqrtf(static_cast<float>(total / k) + eps);
+    float amax = 0.0f;
+    for (int i = threadIdx.x; i < k; i += blockDim.x) {
+        const float o = __fmul_rn(norm_row[i], scale);
+        const float h = gamma != nullptr ? __fmul_rn(o, gamma[i]) : o;
+        norm_row[i] = h;
+        amax = fmaxf(amax, fabsf(h));
+    }
+    amax = block_allreduce(amax, 0.0f, [](float a, float b) { return fmaxf(a, b); });
+    const float qs = static_cast<float>(127.0 / fmax(1e-5, static_cast<double>(amax)));
+    for (int i = threadIdx.x; i < k; i += blockDim.x)
+        q[i] = static_cast<int8_t>(static_cast<int>(fminf(fmaxf(rintf(__fmul_rn(norm_row[i], qs)), -128.0f), 127.0f)));
+    __syncthreads();
+    if (!has_rows) return;
+
+    int acc[R] = {};
+    auto dot_pair = [&](int p, const uint2 (&wv)[R]) {
+        const int4* xp = reinterpret_cast<const int4*>(q) + 2 * p;
+        const int4 a = xp[0], b = xp[1];
+        const int sx = sum16(b, sum16(a, 0));
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r] += dot16(wv[r].y, b, dot16(wv[r].x, a, 0)) - sx;
+    };
+#pragma unroll
+    for (int e = 0; e < kEarly; ++e) {
+        const int p = lane + 32 * e;
+        if (p >= pairs) break;
+        dot_pair(p, early[e]);
+    }
+    for (int p = lane + 32 * kEarly; p < pairs; p += 32) {
+        uint2 wv[R];
+#pragma unroll
+        for (int r = 0; r < R; ++r) wv[r] = __ldg(wr[r] + p);
+        dot_pair(p, wv);
+    }
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+        const int s = warp_sum(acc[r]);
+        if (lane == 0 && row0 + r < me.n)
+            store_output(me.y + row0 + r, static_cast<float>(s) / qs * me.w_scale, parts.accumulate);
+    }
 }
 
 // ---- Tensor-core path (M > 1) ----
@@ -279,8 +373,8 @@ ternary_mma(const TernaryParts parts, const int8_t* __restrict__ x, size_t ldq, 
         const int tok = tok0 + 8 * j + 2 * (ln % 4) + (e & 1);
         if (row >= n || tok >= m) continue;
         float* out = me.y + static_cast<size_t>(tok) * me.ldy + row;
-        if constexpr (kBlockScales) *out = sum * me.w_scale;
-        else *out = static_cast<float>(sum) / __ldg(xs + tok) * me.w_scale;
+        if constexpr (kBlockScales) store_output(out, sum * me.w_scale, parts.accumulate);
+        else store_output(out, static_cast<float>(sum) / __ldg(xs + tok) * me.w_scale, parts.accumulate);
     }
 }
 
@@ -321,6 +415,20 @@ void launch_gemv(const bitnet_matmul_args& a, TernaryParts parts, const Plugin& 
                       a.x_q->data, a.x_q->row_stride, a.x_q->scales, a.m, a.k);
 }
 
+// One launch for a call with a prologue: one token, I8_ROW, K small enough for shared memory.
+bool norm_gemv_fits(const bitnet_matmul_args& a, bitnet_act_type act, const Plugin& p) {
+    return p.norm_gemv && a.m == 1 && act == BITNET_ACT_I8_ROW && a.k <= kNormGemvMaxK;
+}
+
+void launch_norm_gemv(const bitnet_matmul_args& a, TernaryParts parts, const bitnet_norm_quantize_args& pro,
+                      const Plugin& p) {
+    const dim3 grid(tile_parts(parts, kNormGemvWarps * kNormGemvRows), 1);
+    const size_t smem = size_t(a.k) * (sizeof(float) + 1);
+    const float* up = sdk::norm_quantize_up(pro);
+    launch_kernel(p.pdl, ternary_gemv_norm<kEarlyPairs>, grid, kNormGemvWarps * 32, smem, p.stream, parts, pro.x, up,
+                  int(up != nullptr ? pro.ffn_kind : BITNET_FFN_RELU2), pro.weight, pro.eps, a.k);
+}
+
 bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitnet_act_type act, int32_t block) {
     return run_op<bitnet_matmul_args>(
         plugin, args, what, CUDA_SIZE_UPTO(bitnet_matmul_args, ldy),
@@ -340,6 +448,7 @@ bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitn
             if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return fail(p, what, "bad n_parts");
             TernaryParts parts{};
             parts.count = 1 + n_parts;
+            parts.accumulate = sdk::matmul_accumulates(a) ? 1 : 0;
             for (int i = 0; i < parts.count; ++i) {
                 const bitnet_weights* w = i == 0 ? a.w : a.parts[i - 1].w;
                 const int32_t n = i == 0 ? a.n : a.parts[i - 1].n, ldy = i == 0 ? a.ldy : a.parts[i - 1].ldy;
@@ -353,6 +462,22 @@ bitnet_status run_ternary(void* plugin, const void* args, const char* what, bitn
                                                                               ternary_scales_offset(n, a.k))
                                              : nullptr;
                 parts.p[i] = {codes, wscales, y, w->scale, n, ldy, 0};
+            }
+            // A prologue (ABI 1.5): inside the GEMV where it fits, else NORM_QUANTIZE first.
+            if (const bitnet_norm_quantize_args* pro = sdk::matmul_prologue(a)) {
+                if (const char* why = sdk::matmul_prologue_error(a, *pro)) return fail(p, what, why);
+                if (norm_gemv_fits(a, act, p)) {
+                    const float* up = sdk::norm_quantize_up(*pro);
+                    if (pro->x == nullptr || !on_device(p, pro->x, size_t(a.k) * 4) ||
+                        (up != nullptr && !on_device(p, up, size_t(a.k) * 4)) ||
+                        (pro->weight != nullptr && !on_device(p, pro->weight, size_t(a.k) * 4)))
+                        return not_on_device(p, what, "the prologue's x, up or weight is not device memory of this plugin");
+                    launch_norm_gemv(a, parts, *pro, p);
+                    return check_launch(p, what);
+                }
+                const bitnet_status st = act == BITNET_ACT_I8_ROW ? run_norm_quantize_i8row(plugin, pro, nullptr)
+                                                                  : run_norm_quantize_i8b256(plugin, pro, nullptr);
+                if (st != BITNET_OK) return st;
             }
             if (a.m == 1) {
                 if (scaled) launch_gemv<true>(a, parts, p);

@@ -25,9 +25,13 @@ constexpr ReleaseFn release_for(PackFn pack) { return pack != nullptr ? &release
 
 // The ternary matmuls compute parts and NORM_QUANTIZE the FFN activation (ABI 1.5); attention and
 // kv_store read the interleaved cache only (no KV_HEAD_STRIDE).
+constexpr uint32_t kFusedCallFlags = BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
+                                     BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE | BITNET_KERNEL_FLAG_NORM_FFN_ACT;
 constexpr uint32_t flags_for(bitnet_op op, bitnet_weight_format wf) {
     const bool ternary = wf == BITNET_WF_I2_S || wf == BITNET_WF_TQ2_0 || wf == BITNET_WF_TQ1_0;
-    return (op == BITNET_OP_MATMUL && ternary ? BITNET_KERNEL_FLAG_MATMUL_PARTS : 0u) |
+    return (op == BITNET_OP_MATMUL && ternary ? BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
+                                                    BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE
+                                              : 0u) |
            (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
 }
 
@@ -101,11 +105,14 @@ bitnet_status create(const bitnet_host_api* host, void** out) {
         // BITNET_CUDA_STAGED_HEAD=0: float GEMVs (the head) read rows in place (A/B; written
         // without a GPU).
         p->staged_head = !env_is("BITNET_CUDA_STAGED_HEAD", "0");
-        // BITNET_CUDA_FUSED_CALLS=0: no ABI 1.5 flags, so the host makes a call per weight and a
-        // separate FFN_ACT (A/B of 13 against 17 launches per layer).
+        // BITNET_CUDA_NORM_GEMV=0: a call with a prologue runs NORM_QUANTIZE, then the GEMV (two
+        // launches, as before ABI 1.5) instead of the one-launch ternary_gemv_norm.
+        p->norm_gemv = !env_is("BITNET_CUDA_NORM_GEMV", "0");
+        // BITNET_CUDA_FUSED_CALLS=0: no ABI 1.5 flags, so the host makes a call per weight and per
+        // norm (A/B of 9 against 17 launches per layer).
         p->kernels.assign(std::begin(kKernels), std::end(kKernels));
         if (env_is("BITNET_CUDA_FUSED_CALLS", "0"))
-            for (auto& k : p->kernels) k.flags &= ~(BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_NORM_FFN_ACT);
+            for (auto& k : p->kernels) k.flags &= ~kFusedCallFlags;
         char buf[320];
         std::snprintf(buf, sizeof buf, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
                       prop.multiProcessorCount, double(prop.totalGlobalMem) / double(1u << 30));

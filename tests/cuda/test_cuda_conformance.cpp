@@ -273,6 +273,95 @@ TEST(CudaConformance, MatmulParts) {
     }
 }
 
+// ABI 1.5 prologue and accumulate with parts: the device's one call against the scalar steps
+// (NORM_QUANTIZE with or without the FFN activation, each weight's product, the f32 addition).
+// I2_S at one token runs the one-launch ternary_gemv_norm; three tokens and TQ2_0 run the norm
+// first. The tolerance allows the sum of squares' order (a quantized value may move by one).
+TEST(CudaConformance, MatmulPrologueAccumulate) {
+    REQUIRE_GPU();
+    Env& e = env();
+    for (bitnet_weight_format wf : {BITNET_WF_I2_S, BITNET_WF_TQ2_0}) {
+        const bitnet_act_type act = wf == BITNET_WF_I2_S ? BITNET_ACT_I8_ROW : BITNET_ACT_I8_B256;
+        const bitnet_kernel_desc* k = find_kernel(*e.cuda, BITNET_OP_MATMUL, wf, act);
+        const bitnet_kernel_desc* ref = find_kernel(*e.scalar, BITNET_OP_MATMUL, wf, act);
+        ASSERT_TRUE(k && ref);
+        constexpr uint32_t kFlags = BITNET_KERNEL_FLAG_MATMUL_PROLOGUE | BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE;
+        ASSERT_EQ(k->flags & kFlags, kFlags) << k->name;
+        const formats::GgmlType type = formats::type_info(wf)->type;
+        for (int32_t K : {2560, 6912})
+            for (int32_t m : {1, 3})
+                for (bool with_up : {false, true})
+                    for (bool accumulate : {false, true}) {
+                        SCOPED_TRACE(std::string(k->name) + " K=" + std::to_string(K) + " m=" + std::to_string(m) +
+                                     (with_up ? " +up" : "") + (accumulate ? " accumulating" : ""));
+                        std::mt19937 gen(uint32_t(K + m * 5 + with_up * 3 + accumulate + int(wf) * 11));
+                        const int32_t ns[3] = {200, 37, 64};
+                        std::vector<std::vector<uint8_t>> bytes(3);
+                        std::vector<void*> packed(3, nullptr);
+                        std::vector<bitnet_weights> hw(3), gw(3);
+                        for (int i = 0; i < 3; ++i) {
+                            std::vector<int8_t> codes(size_t(ns[i]) * K);
+                            std::uniform_int_distribution<int> c(-1, 1);
+                            for (auto& v : codes) v = int8_t(c(gen));
+                            bytes[i].resize(*formats::tensor_bytes(type, K, ns[i]));
+                            formats::quantize_ternary(type, codes.data(), 0.75f, K, ns[i], bytes[i].data());
+                            const float scale = wf == BITNET_WF_I2_S ? formats::i2s_scale(bytes[i].data(), int64_t(ns[i]) * K) : 1.0f;
+                            const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, ns[i], K, 0, 0, 0};
+                            size_t pb = 0;
+                            ASSERT_EQ(k->pack_weights(e.cuda->handle(), &shape, bytes[i].data(), bytes[i].size(), &packed[i], &pb),
+                                      BITNET_OK);
+                            hw[i] = {bytes[i].data(), bytes[i].size(), scale, nullptr};
+                            gw[i] = {bytes[i].data(), bytes[i].size(), scale, packed[i]};
+                        }
+                        const auto x = normal(size_t(m) * K, 1.0f, gen), up = normal(size_t(m) * K, 1.0f, gen);
+                        const auto gamma = normal(size_t(K), 1.0f, gen);
+                        const size_t stride = size_t(K) + 64, n_scales = size_t(m) * (size_t(K) / 256 + 1);
+                        // Scalar: the steps apart, on host memory.
+                        std::vector<float> hx = x, hy(x.size());
+                        std::vector<int8_t> hq(stride * m);
+                        std::vector<float> hqs(n_scales);
+                        bitnet_qact hqa{hq.data(), hqs.data(), nullptr, stride};
+                        bitnet_norm_quantize_args hp{sizeof hp, m, K, hx.data(), K, nullptr, 0, gamma.data(), 1e-5f, hy.data(), K,
+                                                     act, &hqa, with_up ? up.data() : nullptr, K, BITNET_FFN_RELU2};
+                        const auto* nq = find_kernel(*e.scalar, BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, act);
+                        ASSERT_EQ(nq->run(e.scalar->handle(), &hp, nullptr), BITNET_OK);
+                        float hmax = 0.0f;
+                        for (int32_t t = 0; t < m; ++t)
+                            for (int32_t i = 0; i < K; ++i) hmax = std::max(hmax, std::fabs(hy[size_t(t) * K + i]));
+                        std::vector<std::vector<float>> base(3), want(3);
+                        for (int i = 0; i < 3; ++i) {
+                            base[i] = normal(size_t(m) * (ns[i] + 1), 1.0f, gen);
+                            std::vector<float> prod(base[i].size(), NAN);
+                            bitnet_matmul_args ha{sizeof ha, m, ns[i], K, act, nullptr, &hqa, K, &hw[i], prod.data(), ns[i] + 1, 0, {}, nullptr, 0};
+                            ASSERT_EQ(ref->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
+                            want[i] = prod;
+                            for (size_t j = 0; j < prod.size(); ++j)
+                                want[i][j] = int32_t(j % (ns[i] + 1)) == ns[i] ? (accumulate ? base[i][j] : NAN)
+                                                                              : accumulate ? base[i][j] + prod[j] : prod[j];
+                        }
+                        // Device: one call.
+                        Dev<float> dx(x), dup(up), dg(gamma), dy(std::vector<float>(x.size(), NAN)), dqs(std::vector<float>(n_scales, NAN));
+                        Dev<int8_t> dq(std::vector<int8_t>(stride * m, 0));
+                        bitnet_qact gqa{dq.ptr(), dqs.ptr(), nullptr, stride};
+                        bitnet_norm_quantize_args gp{sizeof gp, m, K, dx.ptr(), K, nullptr, 0, dg.ptr(), 1e-5f, dy.ptr(), K,
+                                                     act, &gqa, with_up ? dup.ptr() : nullptr, K, BITNET_FFN_RELU2};
+                        std::vector<std::unique_ptr<Dev<float>>> dys;
+                        for (int i = 0; i < 3; ++i)
+                            dys.push_back(std::make_unique<Dev<float>>(accumulate ? base[i] : std::vector<float>(base[i].size(), NAN)));
+                        bitnet_matmul_args ga{sizeof ga, m, ns[0], K, act, nullptr, &gqa, K, &gw[0], dys[0]->ptr(), ns[0] + 1, 2, {}, &gp,
+                                              accumulate ? 1 : 0};
+                        for (int i = 1; i < 3; ++i) ga.parts[i - 1] = {&gw[i], ns[i], dys[i]->ptr(), ns[i] + 1};
+                        ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
+                        // One quantized value off by one moves an output by at most hmax/127 per
+                        // unit weight (times the weight scale); allow two.
+                        for (int i = 0; i < 3; ++i)
+                            close_or_report(dys[i]->get(), want[i], 1e-5, 2.0 * hmax / 127.0 * std::fabs(hw[i].scale) + 1e-6,
+                                            "part " + std::to_string(i));
+                        for (void* pk : packed) k->release_packed(e.cuda->handle(), pk);
+                    }
+    }
+}
+
 TEST(CudaConformance, Quantize) {
     REQUIRE_GPU();
     Env& e = env();
