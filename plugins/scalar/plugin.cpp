@@ -39,21 +39,35 @@ bitnet_status run_by_steps(void* plugin, const void* args, void* workspace) noex
     return sdk::matmul_by_steps(plugin, *a, Single, norm_quantize, &run_add_f32, workspace);
 }
 
+// A ROPE call's cache store (ABI 1.5): this plugin's RoPE, then its store.
+bitnet_status run_rope_and_store(void* plugin, const void* args, void* workspace) noexcept {
+    const auto* a = static_cast<const bitnet_rope_args*>(args);
+    if (a == nullptr || a->struct_size < SCALAR_SIZE_UPTO(bitnet_rope_args, ldx) || sdk::rope_kv_store(*a) == nullptr)
+        return run_rope_f32(plugin, args, workspace);
+    return sdk::rope_then_store(plugin, *a, &run_rope_f32, &run_kv_store_f16, &run_kv_store_seqs_f16);
+}
+
 // Every kernel of this plugin that touches the KV cache reads kv_head_stride (other ops ignore the
-// flag); every matmul computes parts, prologues and accumulation, and NORM_QUANTIZE applies the
-// FFN activation (ABI 1.5).
+// flag); every matmul computes parts, prologues and accumulation, NORM_QUANTIZE applies the FFN
+// activation and RoPE stores the cache (ABI 1.5).
 constexpr uint32_t flags_for(bitnet_op op) {
     return BITNET_KERNEL_FLAG_KV_HEAD_STRIDE |
            (op == BITNET_OP_MATMUL ? BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
                                          BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE
                                    : 0u) |
-           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
+           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u) |
+           (op == BITNET_OP_ROPE ? BITNET_KERNEL_FLAG_ROPE_KV_STORE : 0u);
+}
+
+// The run function a kernel's table entry names: matmuls and RoPE through their ABI 1.5 shells.
+constexpr sdk::RunFn table_run(bitnet_op op, sdk::RunFn run, sdk::RunFn matmul_shell) {
+    return op == BITNET_OP_MATMUL ? matmul_shell : op == BITNET_OP_ROPE ? &run_rope_and_store : run;
 }
 
 const bitnet_kernel_desc kKernels[] = {
 #define SCALAR_KERNEL(name, op, wf, act, m_min, m_max, k_mult, n_mult, run)                                 \
     bitnet_kernel_desc{sizeof(bitnet_kernel_desc), name, op, wf, act, m_min, m_max, k_mult, n_mult,        \
-                       nullptr, nullptr, nullptr, nullptr, op == BITNET_OP_MATMUL ? &run_by_steps<run, act> : run, \
+                       nullptr, nullptr, nullptr, nullptr, table_run(op, run, &run_by_steps<run, act>), \
                        flags_for(op)},
 #include "scalar_kernels.inc"
 #undef SCALAR_KERNEL

@@ -299,7 +299,8 @@ bool Ops::fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n) {
 }
 
 void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
-               const int32_t* positions, float* x, int32_t ldx) {
+               const int32_t* positions, float* x, int32_t ldx, const bitnet_kv_store_args* store,
+               bitnet_op store_op) {
     bitnet_rope_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
@@ -315,7 +316,25 @@ void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, floa
     bitnet_shape s = make_shape(BITNET_OP_ROPE, BITNET_WF_NONE, BITNET_ACT_F32, m, n_heads * head_dim, 0);
     s.n_heads = n_heads;
     s.head_dim = head_dim;
+    if (store == nullptr) {
+        run(s, &a);
+        return;
+    }
+    // One call where every kernel the router could run for it stores too (a fall-back that does
+    // not would drop the store).
+    const auto& order = router_.order(s);
+    const bool together = !order.empty() && std::all_of(order.begin(), order.end(), [](const KernelRef& k) {
+        return (k.desc->flags & BITNET_KERNEL_FLAG_ROPE_KV_STORE) != 0;
+    });
+    if (together) {
+        a.kv_store = store;
+        a.kv_store_op = store_op;
+        run(s, &a);
+        return;
+    }
     run(s, &a);
+    bitnet_kv_store_args st = *store;
+    run(make_shape(store_op, BITNET_WF_NONE, BITNET_ACT_F32, st.m, st.width, 0), &st);
 }
 
 void Ops::attention(const bitnet_attention_args& args) { attention_op(BITNET_OP_ATTENTION, args); }
@@ -357,8 +376,8 @@ void Ops::add(int32_t m, int32_t n, const float* x, int32_t ldx, float* y, int32
 
 namespace {
 // The fields KV_STORE and KV_STORE_SEQS share.
-bitnet_kv_store_args kv_store_args(int32_t m, int32_t width, const float* k, const float* v, int32_t ld,
-                                   uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
+bitnet_kv_store_args common_kv_store_args(int32_t m, int32_t width, const float* k, const float* v, int32_t ld,
+                                          uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
     bitnet_kv_store_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
@@ -375,22 +394,37 @@ bitnet_kv_store_args kv_store_args(int32_t m, int32_t width, const float* k, con
 }
 } // namespace
 
+bitnet_kv_store_args Ops::kv_store_args(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v,
+                                        int32_t ld, uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
+    bitnet_kv_store_args a = common_kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
+    a.pos0 = pos0;
+    return a;
+}
+
+bitnet_kv_store_args Ops::kv_store_seqs_args(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width,
+                                             const float* k, const float* v, int32_t ld, uint16_t* k_cache,
+                                             uint16_t* v_cache, const KvLayout& layout, int64_t slot_stride,
+                                             int32_t n_slots, int32_t max_keys) {
+    bitnet_kv_store_args a = common_kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
+    a.row_pos = row_pos;
+    a.row_slot = row_slot;
+    a.slot_stride = slot_stride;
+    a.n_slots = n_slots;
+    a.max_keys = max_keys;
+    return a;
+}
+
 void Ops::kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
                    uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout) {
-    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
-    a.pos0 = pos0;
+    bitnet_kv_store_args a = kv_store_args(m, pos0, width, k, v, ld, k_cache, v_cache, layout);
     run(make_shape(BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
 }
 
 void Ops::kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,
                         const float* v, int32_t ld, uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout,
                         int64_t slot_stride, int32_t n_slots, int32_t max_keys) {
-    bitnet_kv_store_args a = kv_store_args(m, width, k, v, ld, k_cache, v_cache, layout);
-    a.row_pos = row_pos;
-    a.row_slot = row_slot;
-    a.slot_stride = slot_stride;
-    a.n_slots = n_slots;
-    a.max_keys = max_keys;
+    bitnet_kv_store_args a = kv_store_seqs_args(m, row_pos, row_slot, width, k, v, ld, k_cache, v_cache, layout,
+                                                slot_stride, n_slots, max_keys);
     run(make_shape(BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32, m, width, 0), &a);
 }
 

@@ -66,8 +66,12 @@ public:
     bool fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n);
     // Whether the NORM_QUANTIZE kernel routed for (type, m, n) applies the FFN activation too.
     bool fuses_norm_ffn_act(bitnet_act_type type, int32_t m, int32_t n);
+    // RoPE over x in place; with `store` (a KV_STORE or, with store_op, KV_STORE_SEQS call's args,
+    // from kv_store_args / kv_store_seqs_args), the cache store of the rotated rows follows: in the
+    // same call where the ROPE kernel and every fall-back take it (ABI 1.5), else as its own call.
     void rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, float base, float scale,
-              const int32_t* positions, float* x, int32_t ldx);
+              const int32_t* positions, float* x, int32_t ldx, const bitnet_kv_store_args* store = nullptr,
+              bitnet_op store_op = BITNET_OP_KV_STORE);
     void attention(const bitnet_attention_args& args);
     // BITNET_OP_ATTENTION_SEQS: args.row_pos/row_slot/slot_stride/n_slots/max_keys say where each
     // row's sequence lives.
@@ -78,6 +82,13 @@ public:
     // so a device backend writes its own device-resident cache).
     void kv_store(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v, int32_t ld,
                   uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout);
+    // The argument structs kv_store and kv_store_seqs pass, for rope()'s `store`.
+    static bitnet_kv_store_args kv_store_args(int32_t m, int32_t pos0, int32_t width, const float* k, const float* v,
+                                              int32_t ld, uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout);
+    static bitnet_kv_store_args kv_store_seqs_args(int32_t m, const int32_t* row_pos, const int32_t* row_slot,
+                                                   int32_t width, const float* k, const float* v, int32_t ld,
+                                                   uint16_t* k_cache, uint16_t* v_cache, const KvLayout& layout,
+                                                   int64_t slot_stride, int32_t n_slots, int32_t max_keys);
     // BITNET_OP_KV_STORE_SEQS: row t into slot row_slot[t] at position row_pos[t] (both arrays in
     // the kernel's memory); slot s starts slot_stride halves after slot 0.
     void kv_store_seqs(int32_t m, const int32_t* row_pos, const int32_t* row_slot, int32_t width, const float* k,

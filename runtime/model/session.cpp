@@ -463,8 +463,24 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
             if (L.wv.act != L.wk.act) ops_.quantize(L.wv.act, m, d, b.h, d, qa);
             ops_.matmul(L.wv, m, &qa, b.h, d, b.v, ld_qkv);
         }
+        // The rows' cache store goes with the RoPE call where one store serves them all (one
+        // sequence, or every row placed by its own position and slot).
+        const bool one_call = seqs_in_one_call(segs);
+        bitnet_kv_store_args store{};
+        bitnet_op store_op = BITNET_OP_KV_STORE;
+        if (one_call) {
+            store = Ops::kv_store_seqs_args(m, b.pos, b.slot, dkv, b.k, b.v, ld_qkv, cache.k(il), cache.v(il),
+                                            cache.layout(), cache.slot_stride(), cache.n_seq(), cache.n_ctx());
+            store_op = BITNET_OP_KV_STORE_SEQS;
+        } else if (segs.size() == 1) {
+            const Segment& sg = segs.front();
+            store = Ops::kv_store_args(sg.rows, n_past_[size_t(sg.seq)], dkv, b.k + size_t(sg.row0) * ld_qkv,
+                                       b.v + size_t(sg.row0) * ld_qkv, ld_qkv, cache.k(il, sg.seq), cache.v(il, sg.seq),
+                                       cache.layout());
+        }
+        const bool stored_with_rope = one_call || segs.size() == 1;
         ops_.rope(m, hp.n_head + hp.n_head_kv, hp.head_dim, hp.n_rot, hp.rope_freq_base, hp.rope_freq_scale, b.pos,
-                  b.q, ld_qkv);
+                  b.q, ld_qkv, stored_with_rope ? &store : nullptr, store_op);
         bitnet_attention_args a{};
         a.n_heads = hp.n_head;
         a.n_kv_heads = hp.n_head_kv;
@@ -474,10 +490,8 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
         a.kv_stride = cache.layout().pos_stride;
         a.kv_head_stride = cache.layout().head_stride;
         a.ldo = dq;
-        if (seqs_in_one_call(segs)) {
+        if (one_call) {
             // Every row carries its position (b.pos) and sequence (b.slot): one call each.
-            ops_.kv_store_seqs(m, b.pos, b.slot, dkv, b.k, b.v, ld_qkv, cache.k(il), cache.v(il), cache.layout(),
-                               cache.slot_stride(), cache.n_seq(), cache.n_ctx());
             a.m = m;
             a.q = b.q;
             a.k_cache = cache.k(il);
@@ -494,8 +508,9 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
             for (const Segment& sg : segs) {
                 const size_t r0 = size_t(sg.row0);
                 const int32_t past = n_past_[size_t(sg.seq)];
-                ops_.kv_store(sg.rows, past, dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il, sg.seq),
-                              cache.v(il, sg.seq), cache.layout());
+                if (!stored_with_rope)
+                    ops_.kv_store(sg.rows, past, dkv, b.k + r0 * ld_qkv, b.v + r0 * ld_qkv, ld_qkv, cache.k(il, sg.seq),
+                                  cache.v(il, sg.seq), cache.layout());
                 a.m = sg.rows;
                 a.n_past = past;
                 a.q = b.q + r0 * ld_qkv;

@@ -581,10 +581,10 @@ void check_rope_kv_store_attention() {
                 for (int32_t n_rot : {D, D / 2}) {
                     SCOPED_TRACE(std::string(h.name) + " rope m=" + std::to_string(m));
                     auto want = x0;
-                    bitnet_rope_args ha{sizeof ha, m, h.n_heads, D, n_rot, 500000.0f, 1.0f, neox, pos.data(), want.data(), ldx};
+                    bitnet_rope_args ha{sizeof ha, m, h.n_heads, D, n_rot, 500000.0f, 1.0f, neox, pos.data(), want.data(), ldx, nullptr, BITNET_OP_KV_STORE};
                     ASSERT_EQ(rr->run(e.scalar->handle(), &ha, nullptr), BITNET_OK);
                     Dev<float> dx(x0);
-                    bitnet_rope_args ga{sizeof ga, m, h.n_heads, D, n_rot, 500000.0f, 1.0f, neox, dpos.ptr(), dx.ptr(), ldx};
+                    bitnet_rope_args ga{sizeof ga, m, h.n_heads, D, n_rot, 500000.0f, 1.0f, neox, dpos.ptr(), dx.ptr(), ldx, nullptr, BITNET_OP_KV_STORE};
                     ASSERT_EQ(kr->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                     close_or_report(dx.get(), want, 1e-6, 1e-6, "rope");
                 }

@@ -48,6 +48,7 @@ struct Call {
     std::array<uint64_t, 48> args{}; // any argument struct, 8-byte aligned
     bitnet_qact qact{}, qact_out{};
     bitnet_norm_quantize_args prologue{}; // a matmul's (ABI 1.5); its out is qact_out
+    bitnet_kv_store_args kv_store{};      // a RoPE's (ABI 1.5)
     std::array<bitnet_weights, 1 + BITNET_MATMUL_MAX_PARTS> w{};
     void* workspace = nullptr;
 };
@@ -137,6 +138,17 @@ struct Checker {
     }
 };
 
+void check_kv_store(Checker& ck, const bitnet_kv_store_args& a, bool seqs) {
+    ck.rows("k", a.k, a.m, a.ld, a.width);
+    ck.rows("v", a.v, a.m, a.ld, a.width);
+    ck.span("k_cache", a.k_cache, 1);
+    ck.span("v_cache", a.v_cache, 1);
+    if (seqs) {
+        ck.span("row_pos", a.row_pos, a.m);
+        ck.span("row_slot", a.row_slot, a.m);
+    }
+}
+
 void check_norm_quantize(Checker& ck, const bitnet_norm_quantize_args& a) {
     ck.rows("x", a.x, a.m, a.ldx, a.n);
     if (a.residual != nullptr) ck.rows("residual", a.residual, a.m, a.ld_residual, a.n);
@@ -180,6 +192,8 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
         const auto& a = *static_cast<const bitnet_rope_args*>(args);
         ck.span("positions", a.positions, a.m);
         ck.rows("x", a.x, a.m, a.ldx, int64_t(a.n_heads) * a.head_dim);
+        if (const bitnet_kv_store_args* kv = sdk::rope_kv_store(a))
+            check_kv_store(ck, *kv, a.kv_store_op == BITNET_OP_KV_STORE_SEQS);
         break;
     }
     case BITNET_OP_ATTENTION:
@@ -210,18 +224,9 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
         break;
     }
     case BITNET_OP_KV_STORE:
-    case BITNET_OP_KV_STORE_SEQS: {
-        const auto& a = *static_cast<const bitnet_kv_store_args*>(args);
-        ck.rows("k", a.k, a.m, a.ld, a.width);
-        ck.rows("v", a.v, a.m, a.ld, a.width);
-        ck.span("k_cache", a.k_cache, 1);
-        ck.span("v_cache", a.v_cache, 1);
-        if (k.op == BITNET_OP_KV_STORE_SEQS) {
-            ck.span("row_pos", a.row_pos, a.m);
-            ck.span("row_slot", a.row_slot, a.m);
-        }
+    case BITNET_OP_KV_STORE_SEQS:
+        check_kv_store(ck, *static_cast<const bitnet_kv_store_args*>(args), k.op == BITNET_OP_KV_STORE_SEQS);
         break;
-    }
     case BITNET_OP_NORM_QUANTIZE:
         check_norm_quantize(ck, *static_cast<const bitnet_norm_quantize_args*>(args));
         break;
@@ -253,6 +258,11 @@ bitnet_status capture(const bitnet_kernel_desc& k, const void* args, Call& c) {
             std::memcpy(&c.prologue, pro, pro->struct_size);
             if (pro->out != nullptr) c.qact_out = *pro->out;
         }
+    } else if (k.op == BITNET_OP_ROPE) {
+        if (const bitnet_kv_store_args* kv = sdk::rope_kv_store(*static_cast<const bitnet_rope_args*>(a))) {
+            if (kv->struct_size > sizeof c.kv_store) return BITNET_ERR_INVALID_ARGUMENT;
+            std::memcpy(&c.kv_store, kv, kv->struct_size);
+        }
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         const auto& q = *static_cast<const bitnet_quantize_args*>(a);
         if (q.out != nullptr) c.qact_out = *q.out;
@@ -277,6 +287,9 @@ void bind(const bitnet_kernel_desc& k, Call& c) {
             m.prologue = &c.prologue;
             if (c.prologue.out != nullptr) c.prologue.out = &c.qact_out;
         }
+    } else if (k.op == BITNET_OP_ROPE) {
+        auto& r = *static_cast<bitnet_rope_args*>(a);
+        if (sdk::rope_kv_store(r) != nullptr) r.kv_store = &c.kv_store;
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
         auto& q = *static_cast<bitnet_quantize_args*>(a);
         if (q.out != nullptr) q.out = &c.qact_out;
@@ -474,6 +487,9 @@ bitnet_status graph_launch(void* handle, void* graph) {
             const bitnet_op op = p->kernels[c.kernel].op;
             if (op == BITNET_OP_KV_STORE) reinterpret_cast<bitnet_kv_store_args*>(c.args.data())->pos0 = n_past;
             if (op == BITNET_OP_ATTENTION) reinterpret_cast<bitnet_attention_args*>(c.args.data())->n_past = n_past;
+            if (op == BITNET_OP_ROPE && c.kv_store.struct_size != 0 &&
+                reinterpret_cast<bitnet_rope_args*>(c.args.data())->kv_store_op == BITNET_OP_KV_STORE)
+                c.kv_store.pos0 = n_past;
             if (bitnet_status st = execute(*p, c); st != BITNET_OK) return st;
         }
         return BITNET_OK;

@@ -268,7 +268,7 @@ void check_rope(const Loaded& l, const bitnet_kernel_desc& k, const bitnet_kerne
     for (int32_t neox : {1, 0})
         for (int32_t n_rot : {h.head_dim, h.head_dim / 2}) {
             reset();
-            const bitnet_rope_args a{sizeof a, m, h.n_heads, h.head_dim, n_rot, 500000.0f, 1.0f, neox, pos.data(), x.data(), ldx};
+            const bitnet_rope_args a{sizeof a, m, h.n_heads, h.head_dim, n_rot, 500000.0f, 1.0f, neox, pos.data(), x.data(), ldx, nullptr, BITNET_OP_KV_STORE};
             both(l, k, ref, a, reset, out, got, want);
             expect_close(got, want, 1e-6, 1e-6, "rope x");
         }

@@ -94,7 +94,7 @@ TEST(ScalarRope, NeoxAndNormalMatchDouble) {
                 const float base = 500000.0f;
                 auto x = rng.floats(static_cast<size_t>(M) * ld);
                 const auto x0 = x;
-                bitnet_rope_args a{sizeof a, M, H, D, n_rot, base, freq_scale, neox, positions, x.data(), ld};
+                bitnet_rope_args a{sizeof a, M, H, D, n_rot, base, freq_scale, neox, positions, x.data(), ld, nullptr, BITNET_OP_KV_STORE};
                 ASSERT_EQ(env.two.run("rope_f32__scalar", a), BITNET_OK);
                 // The angles follow the documented construction (f32 powers by repeated
                 // multiplication, as ggml); only the rotation is done here in double.
@@ -460,6 +460,53 @@ TEST(ScalarNormQuantize, FfnActFirstEqualsFfnActThenNormQuantize) {
             fused.ld_up = ld + 1;
             EXPECT_EQ(env.two.run("norm_quantize_i8row__scalar", fused), BITNET_ERR_INVALID_ARGUMENT);
         }
+}
+
+// ABI 1.5: RoPE with kv_store is RoPE, then the store of the rotated K rows (and V) into the
+// cache, bit for bit: KV_STORE at pos0, and KV_STORE_SEQS into two slots.
+TEST(ScalarRope, WithKvStoreEqualsRopeThenStore) {
+    auto& env = scalar_env();
+    Rng rng(13);
+    const int32_t M = 3, Hq = 4, Hkv = 2, D = 16, ld = (Hq + 2 * Hkv) * D + 1, width = Hkv * D, pos0 = 5, n_ctx = 16;
+    const int32_t positions[] = {5, 6, 7}, slots[] = {1, 0, 1};
+    for (bool seqs : {false, true}) {
+        SCOPED_TRACE(seqs ? "KV_STORE_SEQS" : "KV_STORE");
+        const auto x0 = rng.floats(size_t(M) * ld);
+        const int64_t slot = int64_t(n_ctx) * width;
+        std::vector<std::vector<uint16_t>> caches(4, std::vector<uint16_t>(size_t(2 * slot), 0x7e00));
+        auto run = [&](bool together, std::vector<float>& x, uint16_t* kc, uint16_t* vc) {
+            bitnet_kv_store_args st{};
+            st.struct_size = sizeof st;
+            st.m = M;
+            st.pos0 = pos0;
+            st.width = width;
+            st.k = x.data() + Hq * D;
+            st.v = x.data() + (Hq + Hkv) * D;
+            st.ld = ld;
+            st.k_cache = kc;
+            st.v_cache = vc;
+            st.kv_stride = width;
+            st.row_pos = positions;
+            st.row_slot = slots;
+            st.slot_stride = slot;
+            st.n_slots = 2;
+            st.max_keys = n_ctx;
+            const bitnet_op op = seqs ? BITNET_OP_KV_STORE_SEQS : BITNET_OP_KV_STORE;
+            bitnet_rope_args a{sizeof a, M, Hq + Hkv, D, D, 10000.0f, 1.0f, 1, positions, x.data(), ld,
+                               together ? &st : nullptr, op};
+            ASSERT_EQ(env.two.run("rope_f32__scalar", a), BITNET_OK);
+            if (!together) {
+                ASSERT_EQ(env.two.run(seqs ? "kv_store_seqs_f16__scalar" : "kv_store_f16__scalar", st), BITNET_OK);
+            }
+        };
+        auto x1 = x0, x2 = x0;
+        run(false, x1, caches[0].data(), caches[1].data());
+        run(true, x2, caches[2].data(), caches[3].data());
+        EXPECT_EQ(0, std::memcmp(x1.data(), x2.data(), x1.size() * sizeof(float)));
+        EXPECT_EQ(caches[0], caches[2]) << "K cache";
+        EXPECT_EQ(caches[1], caches[3]) << "V cache";
+        EXPECT_NE(caches[0], std::vector<uint16_t>(caches[0].size(), 0x7e00)) << "nothing was stored";
+    }
 }
 
 TEST(ScalarPlugin, BadArgumentsReturnErrors) {

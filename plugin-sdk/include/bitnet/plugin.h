@@ -213,6 +213,8 @@ typedef struct bitnet_rmsnorm_args {
     int32_t ldy;
 } bitnet_rmsnorm_args;
 
+struct bitnet_kv_store_args; /* below */
+
 typedef struct bitnet_rope_args {
     uint32_t struct_size;
     int32_t m;             /* tokens */
@@ -225,6 +227,12 @@ typedef struct bitnet_rope_args {
     const int32_t* positions; /* M positions (host or device memory as the kernel's device) */
     float* x;              /* in place: M x n_heads x head_dim, token stride ldx floats */
     int32_t ldx;
+    /* Since 1.5, read only by kernels that set BITNET_KERNEL_FLAG_ROPE_KV_STORE (the host gives no
+     * other kernel a non-NULL kv_store): after rotating, the call does what kv_store_op
+     * (BITNET_OP_KV_STORE or BITNET_OP_KV_STORE_SEQS) does with *kv_store, whose K rows may be
+     * rows of x just rotated: a step's RoPE and cache store in one launch. */
+    const struct bitnet_kv_store_args* kv_store;
+    bitnet_op kv_store_op;
 } bitnet_rope_args;
 
 typedef struct bitnet_attention_args {
@@ -433,6 +441,8 @@ typedef struct bitnet_kernel_desc {
 #define BITNET_KERNEL_FLAG_MATMUL_PROLOGUE 8u
 /* Since 1.5: the MATMUL kernel reads bitnet_matmul_args.accumulate. */
 #define BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE 16u
+/* Since 1.5: the ROPE kernel does bitnet_rope_args.kv_store. */
+#define BITNET_KERNEL_FLAG_ROPE_KV_STORE 32u
 
 /* ------------------------------------------------------------------------------------------------
  * Device memory, for plugins whose kernels do not work on host pointers.

@@ -185,6 +185,25 @@ inline bitnet_status matmul_by_steps(void* instance, const bitnet_matmul_args& a
     return BITNET_OK;
 }
 
+// A ROPE call's cache store (ABI 1.5), NULL for a writer that predates it.
+inline const bitnet_kv_store_args* rope_kv_store(const bitnet_rope_args& a) noexcept {
+    return a.struct_size >= BITNET_SIZE_UPTO(bitnet_rope_args, kv_store_op) ? a.kv_store : nullptr;
+}
+
+// BITNET_KERNEL_FLAG_ROPE_KV_STORE by its definition: `rope` (a run function that reads no
+// kv_store), then the store through `store` or `store_seqs` as kv_store_op says.
+inline bitnet_status rope_then_store(void* instance, const bitnet_rope_args& a, RunFn rope, RunFn store,
+                                     RunFn store_seqs) noexcept {
+    bitnet_rope_args plain = a;
+    plain.kv_store = nullptr;
+    if (bitnet_status st = rope(instance, &plain, nullptr); st != BITNET_OK) return st;
+    const bitnet_kv_store_args* kv = rope_kv_store(a);
+    if (kv == nullptr) return BITNET_OK;
+    const RunFn run = a.kv_store_op == BITNET_OP_KV_STORE ? store : a.kv_store_op == BITNET_OP_KV_STORE_SEQS ? store_seqs : nullptr;
+    if (run == nullptr) return BITNET_ERR_INVALID_ARGUMENT;
+    return run(instance, kv, nullptr);
+}
+
 // A NORM_QUANTIZE call's `up` (ABI 1.5), NULL for a writer that predates it.
 inline const float* norm_quantize_up(const bitnet_norm_quantize_args& a) noexcept {
     return a.struct_size >= BITNET_SIZE_UPTO(bitnet_norm_quantize_args, ffn_kind) ? a.up : nullptr;
