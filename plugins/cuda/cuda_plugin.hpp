@@ -112,6 +112,10 @@ inline size_t ternary_scales_offset(int64_t n, int64_t k) { return (ternary_code
 #include "cuda_kernels.inc"
 #undef CUDA_KERNEL
 
+// The rules of a KV_STORE (seqs: KV_STORE_SEQS) call's args for this plugin (interleaved cache,
+// device memory, a cache that holds the positions written): BITNET_OK, or the refusal, logged.
+bitnet_status check_kv_store_args(Plugin& p, const bitnet_kv_store_args& a, bool seqs, const char* what) noexcept;
+
 // Weight packing (pack.cpp): ternary formats are re-laid out, float heads copied as they are.
 bitnet_status pack_ternary(void* plugin, const bitnet_shape* shape, const void* data, size_t size, void** packed,
                            size_t* packed_bytes) noexcept;

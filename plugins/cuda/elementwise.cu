@@ -88,22 +88,38 @@ bitnet_status run_add(void* plugin, const void* args, void*) noexcept {
         });
 }
 
+bitnet_status check_kv_store_args(Plugin& p, const bitnet_kv_store_args& a, bool seqs, const char* what) noexcept {
+    if (a.m <= 0 || a.width <= 0 || a.k == nullptr || a.v == nullptr || a.k_cache == nullptr || a.v_cache == nullptr ||
+        a.ld < a.width || a.kv_stride < a.width)
+        return fail(p, what, "bad m, width, pointers, ld or kv_stride");
+    if (sdk::kv_head_stride(a) != 0) return fail(p, what, "the cache must be interleaved (kv_head_stride 0)");
+    size_t cache = 0;
+    if (seqs) {
+        if (a.struct_size < CUDA_SIZE_UPTO(bitnet_kv_store_args, max_keys) || a.n_slots <= 0 || a.max_keys <= 0 ||
+            a.slot_stride < int64_t(a.max_keys) * a.kv_stride)
+            return fail(p, what, "bad n_slots, max_keys or slot_stride");
+        cache = size_t(a.n_slots - 1) * size_t(a.slot_stride) * 2 + span_bytes(a.max_keys, a.kv_stride, a.width, 2);
+        if (!on_device(p, a.row_pos, size_t(a.m) * 4) || !on_device(p, a.row_slot, size_t(a.m) * 4))
+            return not_on_device(p, what, "the row arrays are not device memory of this plugin");
+    } else {
+        if (a.pos0 < 0) return fail(p, what, "bad pos0");
+        // While a graph is captured pos0 comes from the device; the cache must then hold max_keys rows.
+        cache = span_bytes(p.dyn_n_past != nullptr ? p.dyn_max_keys : a.pos0 + a.m, a.kv_stride, a.width, 2);
+    }
+    if (!on_device(p, a.k, span_bytes(a.m, a.ld, a.width, 4)) || !on_device(p, a.v, span_bytes(a.m, a.ld, a.width, 4)) ||
+        !on_device(p, a.k_cache, cache) || !on_device(p, a.v_cache, cache))
+        return not_on_device(p, what, "k, v or the cache is not device memory of this plugin (or too small)");
+    return BITNET_OK;
+}
+
 bitnet_status run_kv_store(void* plugin, const void* args, void*) noexcept {
     static constexpr const char* what = "kv_store_f16__cuda";
     return run_op<bitnet_kv_store_args>(
         plugin, args, what, CUDA_SIZE_UPTO(bitnet_kv_store_args, kv_stride),
         [&](Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
-            if (a.m <= 0 || a.width <= 0 || a.pos0 < 0 || a.k == nullptr || a.v == nullptr || a.k_cache == nullptr ||
-                a.v_cache == nullptr || a.ld < a.width || a.kv_stride < a.width)
-                return fail(p, what, "bad m, width, pos0, pointers, ld or kv_stride");
-            // While a graph is captured pos0 comes from the device; the cache must then hold max_keys rows.
-            const int32_t rows = p.dyn_n_past != nullptr ? p.dyn_max_keys : a.pos0 + a.m;
-            if (!on_device(p, a.k, span_bytes(a.m, a.ld, a.width, 4)) || !on_device(p, a.v, span_bytes(a.m, a.ld, a.width, 4)) ||
-                !on_device(p, a.k_cache, span_bytes(rows, a.kv_stride, a.width, 2)) ||
-                !on_device(p, a.v_cache, span_bytes(rows, a.kv_stride, a.width, 2)))
-                return not_on_device(p, what, "k, v or the cache is not device memory of this plugin (or too small)");
-            launch_kernel(p.pdl, kv_store, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, 
-                a.k, a.v, a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, p.dyn_n_past, a.pos0);
+            if (bitnet_status st = check_kv_store_args(p, a, false, what); st != BITNET_OK) return st;
+            launch_kernel(p.pdl, kv_store, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, a.k, a.v, a.ld,
+                          a.k_cache, a.v_cache, a.kv_stride, a.width, p.dyn_n_past, a.pos0);
             return check_launch(p, what);
         });
 }
@@ -113,15 +129,7 @@ bitnet_status run_kv_store_seqs(void* plugin, const void* args, void*) noexcept 
     return run_op<bitnet_kv_store_args>(
         plugin, args, what, CUDA_SIZE_UPTO(bitnet_kv_store_args, max_keys),
         [&](Plugin& p, const bitnet_kv_store_args& a) -> bitnet_status {
-            if (a.m <= 0 || a.width <= 0 || a.k == nullptr || a.v == nullptr || a.k_cache == nullptr ||
-                a.v_cache == nullptr || a.ld < a.width || a.kv_stride < a.width || a.n_slots <= 0 || a.max_keys <= 0 ||
-                a.slot_stride < int64_t(a.max_keys) * a.kv_stride)
-                return fail(p, what, "bad m, width, pointers, ld, kv_stride, n_slots, max_keys or slot_stride");
-            const size_t cache = size_t(a.n_slots - 1) * size_t(a.slot_stride) * 2 + span_bytes(a.max_keys, a.kv_stride, a.width, 2);
-            if (!on_device(p, a.k, span_bytes(a.m, a.ld, a.width, 4)) || !on_device(p, a.v, span_bytes(a.m, a.ld, a.width, 4)) ||
-                !on_device(p, a.k_cache, cache) || !on_device(p, a.v_cache, cache) ||
-                !on_device(p, a.row_pos, size_t(a.m) * 4) || !on_device(p, a.row_slot, size_t(a.m) * 4))
-                return not_on_device(p, what, "k, v, the cache or the row arrays are not device memory of this plugin (or too small)");
+            if (bitnet_status st = check_kv_store_args(p, a, true, what); st != BITNET_OK) return st;
             launch_kernel(p.pdl, kv_store_seqs, dim3(ceil_div(a.width, kThreads), a.m), kThreads, 0, p.stream, a.k, a.v,
                           a.ld, a.k_cache, a.v_cache, a.kv_stride, a.width, a.row_pos, a.row_slot, a.slot_stride,
                           a.n_slots, a.max_keys);

@@ -85,6 +85,59 @@ __global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, i
     }
 }
 
+// RoPE and (ABI 1.5) the step's K and V into the F16 cache in one launch: grid (token,
+// n_heads + n_kv_heads). A block of a rotated head at or past first_k_head also stores that K head
+// (its rotated pairs straight from registers, dims past n_rot as they are); the last n_kv_heads
+// blocks store V. Positions: pos0 (or n_past from the device while a graph is captured) + token,
+// or each row's position and slot (row_pos/row_slot, rows out of range skipped), as the KV_STORE
+// kernels place them (interleaved cache).
+__global__ void rope_store(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
+                           float theta_scale, float freq_scale, int n_heads, int first_k_head,
+                           const float* __restrict__ v, int ldv, uint16_t* __restrict__ kc, uint16_t* __restrict__ vc,
+                           int kv_stride, const int32_t* dyn_pos0, int pos0, const int32_t* __restrict__ row_pos,
+                           const int32_t* __restrict__ row_slot, int64_t slot_stride, int n_slots, int max_keys) {
+    griddep_enter();
+    const int t = blockIdx.x, h = blockIdx.y, half = n_rot / 2;
+    bool store = true;
+    int64_t at; // halves to this token's position in the cache
+    if (row_pos != nullptr) {
+        const int p = row_pos[t], s = row_slot[t];
+        store = s >= 0 && s < n_slots && p >= 0 && p < max_keys;
+        at = int64_t(s) * slot_stride + int64_t(p) * kv_stride;
+    } else {
+        at = int64_t(effective_n_past(dyn_pos0, pos0) + t) * kv_stride;
+    }
+    if (h >= n_heads) {
+        if (!store) return;
+        const int kvh = h - n_heads;
+        const float* vr = v + static_cast<size_t>(t) * ldv + static_cast<size_t>(kvh) * head_dim;
+        for (int i = threadIdx.x; i < head_dim; i += blockDim.x)
+            vc[at + int64_t(kvh) * head_dim + i] = float_to_half_bits(vr[i]);
+        return;
+    }
+    float* xh = x + static_cast<size_t>(t) * ldx + static_cast<size_t>(h) * head_dim;
+    uint16_t* kh = h >= first_k_head && store ? kc + at + int64_t(h - first_k_head) * head_dim : nullptr;
+    const float pos = static_cast<float>(positions[t]);
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+        float theta_base = pos;
+        for (int j = 0; j < i; ++j) theta_base = __fmul_rn(theta_base, theta_scale);
+        const float theta = __fmul_rn(freq_scale, theta_base);
+        const float c = cosf(theta), s = sinf(theta);
+        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
+        const float x0 = xh[i0], x1 = xh[i1];
+        const float r0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        const float r1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        xh[i0] = r0;
+        xh[i1] = r1;
+        if (kh != nullptr) {
+            kh[i0] = float_to_half_bits(r0);
+            kh[i1] = float_to_half_bits(r1);
+        }
+    }
+    if (kh != nullptr)
+        for (int i = n_rot + threadIdx.x; i < head_dim; i += blockDim.x) kh[i] = float_to_half_bits(xh[i]);
+}
+
 } // namespace
 
 bitnet_status run_rmsnorm(void* plugin, const void* args, void*) noexcept {
@@ -123,6 +176,31 @@ bitnet_status run_rope(void* plugin, const void* args, void*) noexcept {
             // The same single-precision powf the scalar reference evaluates.
             const float theta_scale = std::pow(a.freq_base, -2.0f / static_cast<float>(a.n_rot));
             const int threads = std::min(128, a.n_rot / 2);
+            const bitnet_kv_store_args* kv = sdk::rope_kv_store(a);
+            if (kv != nullptr) {
+                const bool seqs = a.kv_store_op == BITNET_OP_KV_STORE_SEQS;
+                if (!seqs && a.kv_store_op != BITNET_OP_KV_STORE) return fail(p, what, "bad kv_store_op");
+                if (bitnet_status st = check_kv_store_args(p, *kv, seqs, what); st != BITNET_OK) return st;
+                // One launch when the K rows are x's last heads at its stride (the host's Q|K|V
+                // rows); otherwise RoPE, then the store kernel.
+                const ptrdiff_t k_off = kv->k - a.x;
+                const int n_kv = kv->width / a.head_dim;
+                const bool k_in_x = kv->ld == a.ldx && kv->width % a.head_dim == 0 && k_off >= 0 &&
+                                    k_off % a.head_dim == 0 && k_off / a.head_dim + n_kv == a.n_heads;
+                if (k_in_x) {
+                    launch_kernel(p.pdl, rope_store, dim3(a.m, a.n_heads + n_kv), threads, 0, p.stream, a.x, a.ldx,
+                                  a.positions, a.head_dim, a.n_rot, a.neox, theta_scale, a.freq_scale, a.n_heads,
+                                  int(k_off / a.head_dim), kv->v, kv->ld, kv->k_cache, kv->v_cache, kv->kv_stride,
+                                  seqs ? nullptr : p.dyn_n_past, kv->pos0, seqs ? kv->row_pos : nullptr,
+                                  seqs ? kv->row_slot : nullptr, seqs ? kv->slot_stride : int64_t(0),
+                                  seqs ? kv->n_slots : 0, seqs ? kv->max_keys : 0);
+                    return check_launch(p, what);
+                }
+                launch_kernel(p.pdl, rope, dim3(a.m, a.n_heads), threads, 0, p.stream, a.x, a.ldx, a.positions,
+                              a.head_dim, a.n_rot, a.neox, theta_scale, a.freq_scale);
+                if (bitnet_status st = check_launch(p, what); st != BITNET_OK) return st;
+                return seqs ? run_kv_store_seqs(plugin, kv, nullptr) : run_kv_store(plugin, kv, nullptr);
+            }
             launch_kernel(p.pdl, rope, dim3(a.m, a.n_heads), threads, 0, p.stream, a.x, a.ldx, a.positions, a.head_dim, a.n_rot, a.neox,
                                                                  theta_scale, a.freq_scale);
             return check_launch(p, what);

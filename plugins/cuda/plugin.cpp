@@ -23,16 +23,19 @@ using PackFn = decltype(bitnet_kernel_desc::pack_weights);
 using ReleaseFn = decltype(bitnet_kernel_desc::release_packed);
 constexpr ReleaseFn release_for(PackFn pack) { return pack != nullptr ? &release_packed : nullptr; }
 
-// The ternary matmuls compute parts and NORM_QUANTIZE the FFN activation (ABI 1.5); attention and
-// kv_store read the interleaved cache only (no KV_HEAD_STRIDE).
+// ABI 1.5: the ternary matmuls compute parts, prologues and accumulation, NORM_QUANTIZE the FFN
+// activation, RoPE the cache store; attention and kv_store read the interleaved cache only (no
+// KV_HEAD_STRIDE).
 constexpr uint32_t kFusedCallFlags = BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
-                                     BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE | BITNET_KERNEL_FLAG_NORM_FFN_ACT;
+                                     BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE | BITNET_KERNEL_FLAG_NORM_FFN_ACT |
+                                     BITNET_KERNEL_FLAG_ROPE_KV_STORE;
 constexpr uint32_t flags_for(bitnet_op op, bitnet_weight_format wf) {
     const bool ternary = wf == BITNET_WF_I2_S || wf == BITNET_WF_TQ2_0 || wf == BITNET_WF_TQ1_0;
     return (op == BITNET_OP_MATMUL && ternary ? BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE |
                                                     BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE
                                               : 0u) |
-           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u);
+           (op == BITNET_OP_NORM_QUANTIZE ? BITNET_KERNEL_FLAG_NORM_FFN_ACT : 0u) |
+           (op == BITNET_OP_ROPE ? BITNET_KERNEL_FLAG_ROPE_KV_STORE : 0u);
 }
 
 const bitnet_kernel_desc kKernels[] = {

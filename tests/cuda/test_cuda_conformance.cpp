@@ -563,6 +563,77 @@ TEST(CudaConformance, NormQuantizeFfnAct) {
     }
 }
 
+// ABI 1.5: RoPE with the cache store in one call against the device's own RoPE and store calls,
+// bit for bit (x and both caches): K rows inside x (one launch) and K rows elsewhere (two), the
+// KV_STORE and KV_STORE_SEQS placements.
+TEST(CudaConformance, RopeWithKvStore) {
+    REQUIRE_GPU();
+    Env& e = env();
+    const auto* kr = find_kernel(*e.cuda, BITNET_OP_ROPE, BITNET_WF_NONE, BITNET_ACT_F32);
+    const auto* ks = find_kernel(*e.cuda, BITNET_OP_KV_STORE, BITNET_WF_NONE, BITNET_ACT_F32);
+    const auto* kss = find_kernel(*e.cuda, BITNET_OP_KV_STORE_SEQS, BITNET_WF_NONE, BITNET_ACT_F32);
+    ASSERT_TRUE(kr && ks && kss);
+    ASSERT_NE(kr->flags & BITNET_KERNEL_FLAG_ROPE_KV_STORE, 0u);
+    const int32_t Hq = 20, Hkv = 5, D = 128, ld = (Hq + 2 * Hkv) * D, width = Hkv * D, n_ctx = 64;
+    for (int32_t m : {1, 3})
+        for (bool seqs : {false, true})
+            for (bool k_in_x : {true, false}) {
+                SCOPED_TRACE("m=" + std::to_string(m) + (seqs ? " seqs" : "") + (k_in_x ? " K in x" : " K apart"));
+                std::mt19937 gen(uint32_t(m * 4 + seqs * 2 + k_in_x));
+                const auto x0 = normal(size_t(m) * ld, 1.0f, gen);
+                std::vector<int32_t> pos(m), slot(m);
+                for (int32_t t = 0; t < m; ++t) {
+                    pos[t] = 9 + 7 * t;
+                    slot[t] = (t + 1) % 2;
+                }
+                const int64_t slot_halves = int64_t(n_ctx) * width;
+                std::vector<std::unique_ptr<Dev<float>>> xs;
+                std::vector<std::unique_ptr<Dev<uint16_t>>> caches;
+                for (int side = 0; side < 2; ++side) {
+                    xs.push_back(std::make_unique<Dev<float>>(x0));
+                    caches.push_back(std::make_unique<Dev<uint16_t>>(std::vector<uint16_t>(size_t(2 * slot_halves), 0x7e00)));
+                    caches.push_back(std::make_unique<Dev<uint16_t>>(std::vector<uint16_t>(size_t(2 * slot_halves), 0x7e00)));
+                }
+                Dev<float> k_apart(x0);
+                Dev<int32_t> dpos(pos), dslot(slot);
+                for (int side = 0; side < 2; ++side) {
+                    float* x = xs[size_t(side)]->ptr();
+                    bitnet_kv_store_args st{};
+                    st.struct_size = sizeof st;
+                    st.m = m;
+                    st.pos0 = 9;
+                    st.width = width;
+                    st.k = k_in_x ? x + Hq * D : k_apart.ptr() + Hq * D;
+                    st.v = x + (Hq + Hkv) * D;
+                    st.ld = ld;
+                    st.k_cache = caches[size_t(2 * side)]->ptr();
+                    st.v_cache = caches[size_t(2 * side + 1)]->ptr();
+                    st.kv_stride = width;
+                    st.row_pos = dpos.ptr();
+                    st.row_slot = dslot.ptr();
+                    st.slot_stride = slot_halves;
+                    st.n_slots = 2;
+                    st.max_keys = n_ctx;
+                    const bitnet_op op = seqs ? BITNET_OP_KV_STORE_SEQS : BITNET_OP_KV_STORE;
+                    bitnet_rope_args a{sizeof a, m, Hq + Hkv, D, D, 500000.0f, 1.0f, 1, dpos.ptr(), x, ld,
+                                       side == 1 ? &st : nullptr, op};
+                    ASSERT_EQ(kr->run(e.cuda->handle(), &a, nullptr), BITNET_OK);
+                    if (side == 0) {
+                        if (!k_in_x) { // the store reads K apart, rotated there first
+                            bitnet_rope_args b{sizeof b, m, Hq + Hkv, D, D, 500000.0f, 1.0f, 1, dpos.ptr(), k_apart.ptr(), ld,
+                                               nullptr, op};
+                            ASSERT_EQ(kr->run(e.cuda->handle(), &b, nullptr), BITNET_OK);
+                        }
+                        ASSERT_EQ((seqs ? kss : ks)->run(e.cuda->handle(), &st, nullptr), BITNET_OK);
+                    }
+                }
+                // K apart was rotated (once, by side 0) before either store read it.
+                EXPECT_EQ(xs[0]->get(), xs[1]->get()) << "rotated rows";
+                EXPECT_EQ(caches[0]->get(), caches[2]->get()) << "K cache";
+                EXPECT_EQ(caches[1]->get(), caches[3]->get()) << "V cache";
+            }
+}
+
 void check_rope_kv_store_attention() {
     Env& e = env();
     for (const sig::Heads& h : sig::heads())
