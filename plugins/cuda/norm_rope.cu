@@ -65,14 +65,12 @@ rmsnorm_regs(const float* x, int ldx, const float* __restrict__ weight, float ep
     }
 }
 
-// grid (token, head); thread i rotates pair i. theta_i = pos · theta_scale^i built by repeated
-// f32 multiplication, as ggml (and the scalar plugin) do.
-__global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
-                     float theta_scale, float freq_scale) {
-    griddep_enter();
-    const int t = blockIdx.x, h = blockIdx.y, half = n_rot / 2;
-    float* xh = x + static_cast<size_t>(t) * ldx + static_cast<size_t>(h) * head_dim;
-    const float pos = static_cast<float>(positions[t]);
+// Rotates one head in place, thread i taking pair i; with `kh`, also stores the rotated values as
+// F16 there (the head's cache row). theta_i = pos · theta_scale^i built by repeated f32
+// multiplication, as ggml (and the scalar plugin) do.
+__device__ __forceinline__ void rope_head(float* xh, float pos, int n_rot, int neox, float theta_scale,
+                                          float freq_scale, uint16_t* kh) {
+    const int half = n_rot / 2;
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float theta_base = pos;
         for (int j = 0; j < i; ++j) theta_base = __fmul_rn(theta_base, theta_scale);
@@ -80,9 +78,23 @@ __global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, i
         const float c = cosf(theta), s = sinf(theta);
         const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
         const float x0 = xh[i0], x1 = xh[i1];
-        xh[i0] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-        xh[i1] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        const float r0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        const float r1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        xh[i0] = r0;
+        xh[i1] = r1;
+        if (kh != nullptr) {
+            kh[i0] = float_to_half_bits(r0);
+            kh[i1] = float_to_half_bits(r1);
+        }
     }
+}
+
+// grid (token, head).
+__global__ void rope(float* x, int ldx, const int32_t* __restrict__ positions, int head_dim, int n_rot, int neox,
+                     float theta_scale, float freq_scale) {
+    griddep_enter();
+    float* xh = x + static_cast<size_t>(blockIdx.x) * ldx + static_cast<size_t>(blockIdx.y) * head_dim;
+    rope_head(xh, static_cast<float>(positions[blockIdx.x]), n_rot, neox, theta_scale, freq_scale, nullptr);
 }
 
 // RoPE and (ABI 1.5) the step's K and V into the F16 cache in one launch: grid (token,
@@ -97,7 +109,7 @@ __global__ void rope_store(float* x, int ldx, const int32_t* __restrict__ positi
                            int kv_stride, const int32_t* dyn_pos0, int pos0, const int32_t* __restrict__ row_pos,
                            const int32_t* __restrict__ row_slot, int64_t slot_stride, int n_slots, int max_keys) {
     griddep_enter();
-    const int t = blockIdx.x, h = blockIdx.y, half = n_rot / 2;
+    const int t = blockIdx.x, h = blockIdx.y;
     bool store = true;
     int64_t at; // halves to this token's position in the cache
     if (row_pos != nullptr) {
@@ -117,23 +129,7 @@ __global__ void rope_store(float* x, int ldx, const int32_t* __restrict__ positi
     }
     float* xh = x + static_cast<size_t>(t) * ldx + static_cast<size_t>(h) * head_dim;
     uint16_t* kh = h >= first_k_head && store ? kc + at + int64_t(h - first_k_head) * head_dim : nullptr;
-    const float pos = static_cast<float>(positions[t]);
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
-        float theta_base = pos;
-        for (int j = 0; j < i; ++j) theta_base = __fmul_rn(theta_base, theta_scale);
-        const float theta = __fmul_rn(freq_scale, theta_base);
-        const float c = cosf(theta), s = sinf(theta);
-        const int i0 = neox ? i : 2 * i, i1 = neox ? i + half : 2 * i + 1;
-        const float x0 = xh[i0], x1 = xh[i1];
-        const float r0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-        const float r1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
-        xh[i0] = r0;
-        xh[i1] = r1;
-        if (kh != nullptr) {
-            kh[i0] = float_to_half_bits(r0);
-            kh[i1] = float_to_half_bits(r1);
-        }
-    }
+    rope_head(xh, static_cast<float>(positions[t]), n_rot, neox, theta_scale, freq_scale, kh);
     if (kh != nullptr)
         for (int i = n_rot + threadIdx.x; i < head_dim; i += blockDim.x) kh[i] = float_to_half_bits(xh[i]);
 }

@@ -120,109 +120,74 @@ void Ops::matmul(LinearWeight& w, int32_t m, const QuantBuffer* x_q, const float
     run(make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k), &a, &w);
 }
 
-void Ops::matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBuffer* x_q, const float* x_f32,
-                       int32_t ldx) {
-    if (outs.empty()) return;
+bool Ops::run_in_one_call(std::span<const MatmulOut> outs, int32_t m, bitnet_matmul_args& a, uint32_t flags,
+                          const char* what) {
     LinearWeight& w0 = *outs[0].w;
     const bitnet_shape s0 = make_shape(BITNET_OP_MATMUL, w0.wf, w0.act, m, w0.n, w0.k);
-    bool one_call = outs.size() > 1 && outs.size() <= size_t(BITNET_MATMUL_MAX_PARTS) + 1;
     const KernelRef& k = router_.route(s0);
-    one_call = one_call && computes_matmul_parts(*k.desc);
-    for (size_t i = 1; one_call && i < outs.size(); ++i) {
-        const LinearWeight& w = *outs[i].w;
-        const KernelRef& ki = router_.route(make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k));
-        one_call = w.wf == w0.wf && w.act == w0.act && w.k == w0.k && ki.desc == k.desc && ki.plugin == k.plugin;
+    if (outs.size() > size_t(BITNET_MATMUL_MAX_PARTS) + 1 || (k.desc->flags & flags) != flags) return false;
+    std::array<bitnet_weights, BITNET_MATMUL_MAX_PARTS + 1> wv{};
+    for (size_t i = 0; i < outs.size(); ++i) {
+        LinearWeight& w = *outs[i].w;
+        const bitnet_shape si = make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k);
+        const KernelRef& ki = router_.route(si);
+        if (ki.desc != k.desc || ki.plugin != k.plugin || w.act != w0.act || w.k != w0.k) return false;
+        wv[i] = {w.data, w.size, w.scale, packed_for(w, k, si)};
+        if (i > 0) a.parts[i - 1] = {&wv[i], w.n, outs[i].y, outs[i].ldy};
     }
-    if (one_call) {
+    a.struct_size = sizeof(a);
+    a.m = m;
+    a.n = w0.n;
+    a.k = w0.k;
+    a.act_type = w0.act;
+    a.w = &wv[0];
+    a.y = outs[0].y;
+    a.ldy = outs[0].ldy;
+    a.n_parts = int32_t(outs.size()) - 1;
+    void* ws = nullptr;
+    if (k.desc->workspace_size) {
+        const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &s0);
+        if (bytes > 0) ws = workspace_.get(bytes);
+    }
+    const bitnet_status st = k.desc->run(k.plugin->instance(), &a, ws);
+    if (st == BITNET_OK) return true;
+    // The caller runs the same steps one call each, with the usual fall-backs; say so once.
+    static std::set<std::string> warned;
+    if (warned.insert(k.label() + " " + signature_string(s0) + what).second)
+        logger().warn("kernel {} failed ({}) on {} with {}; running them one call each", k.label(), status_string(st),
+                      signature_string(s0), what);
+    return false;
+}
+
+void Ops::matmul_parts(std::span<const MatmulOut> outs, int32_t m, const QuantBuffer* x_q, const float* x_f32,
+                       int32_t ldx) {
+    if (outs.size() > 1) {
         bitnet_matmul_args a{};
-        a.struct_size = sizeof(a);
-        a.m = m;
-        a.n = w0.n;
-        a.k = w0.k;
-        a.act_type = w0.act;
         a.x_f32 = x_f32;
         a.x_q = x_q ? &x_q->view : nullptr;
         a.ldx = ldx;
-        a.y = outs[0].y;
-        a.ldy = outs[0].ldy;
-        std::array<bitnet_weights, BITNET_MATMUL_MAX_PARTS + 1> wv{};
-        for (size_t i = 0; i < outs.size(); ++i) {
-            LinearWeight& w = *outs[i].w;
-            wv[i] = {w.data, w.size, w.scale, packed_for(w, k, make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k))};
-            if (i > 0) a.parts[i - 1] = {&wv[i], w.n, outs[i].y, outs[i].ldy};
-        }
-        a.w = &wv[0];
-        a.n_parts = int32_t(outs.size()) - 1;
-        void* ws = nullptr;
-        if (k.desc->workspace_size) {
-            const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &s0);
-            if (bytes > 0) ws = workspace_.get(bytes);
-        }
-        const bitnet_status st = k.desc->run(k.plugin->instance(), &a, ws);
-        if (st == BITNET_OK) return;
-        // Each weight on its own below, with the usual fall-backs; say so once.
-        static std::set<std::string> warned;
-        if (warned.insert(k.label() + " " + signature_string(s0)).second)
-            logger().warn("kernel {} failed ({}) on {} with {} parts; one call per weight", k.label(),
-                          status_string(st), signature_string(s0), a.n_parts);
+        if (run_in_one_call(outs, m, a, BITNET_KERNEL_FLAG_MATMUL_PARTS, "parts")) return;
     }
     for (const MatmulOut& o : outs) matmul(*o.w, m, x_q, x_f32, ldx, o.y, o.ldy);
 }
 
 bool Ops::fuses_blocks(std::span<LinearWeight* const> ws, int32_t m) {
-    constexpr uint32_t kNeeded =
-        BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE | BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE;
     for (LinearWeight* w : ws) {
         if (w->act == BITNET_ACT_F32) return false;
         const KernelRef& k = router_.route(make_shape(BITNET_OP_MATMUL, w->wf, w->act, m, w->n, w->k));
-        if ((k.desc->flags & kNeeded) != kNeeded) return false;
+        if ((k.desc->flags & kBlockFlags) != kBlockFlags) return false;
     }
     return true;
 }
 
 void Ops::matmul_block(std::span<const MatmulOut> outs, int32_t m, QuantBuffer& x_q,
                        const bitnet_norm_quantize_args& prologue, bool accumulate, float* scratch) {
-    LinearWeight& w0 = *outs[0].w;
-    const bitnet_shape s0 = make_shape(BITNET_OP_MATMUL, w0.wf, w0.act, m, w0.n, w0.k);
-    const KernelRef& k = router_.route(s0);
     bitnet_matmul_args a{};
-    a.struct_size = sizeof(a);
-    a.m = m;
-    a.n = w0.n;
-    a.k = w0.k;
-    a.act_type = w0.act;
     a.x_q = &x_q.view;
-    a.ldx = w0.k;
-    a.y = outs[0].y;
-    a.ldy = outs[0].ldy;
+    a.ldx = outs[0].w->k;
     a.prologue = &prologue;
     a.accumulate = accumulate ? 1 : 0;
-    std::array<bitnet_weights, BITNET_MATMUL_MAX_PARTS + 1> wv{};
-    bool one_kernel = outs.size() <= wv.size();
-    for (size_t i = 0; one_kernel && i < outs.size(); ++i) {
-        LinearWeight& w = *outs[i].w;
-        const bitnet_shape si = make_shape(BITNET_OP_MATMUL, w.wf, w.act, m, w.n, w.k);
-        const KernelRef& ki = router_.route(si);
-        one_kernel = ki.desc == k.desc && ki.plugin == k.plugin && w.act == w0.act && w.k == w0.k;
-        if (!one_kernel) break;
-        wv[i] = {w.data, w.size, w.scale, packed_for(w, k, si)};
-        if (i > 0) a.parts[i - 1] = {&wv[i], w.n, outs[i].y, outs[i].ldy};
-    }
-    if (one_kernel) {
-        a.w = &wv[0];
-        a.n_parts = int32_t(outs.size()) - 1;
-        void* ws = nullptr;
-        if (k.desc->workspace_size) {
-            const size_t bytes = k.desc->workspace_size(k.plugin->instance(), &s0);
-            if (bytes > 0) ws = workspace_.get(bytes);
-        }
-        const bitnet_status st = k.desc->run(k.plugin->instance(), &a, ws);
-        if (st == BITNET_OK) return;
-        static std::set<std::string> warned;
-        if (warned.insert(k.label() + " " + signature_string(s0)).second)
-            logger().warn("kernel {} failed ({}) on {} with a prologue; running the block's steps one call each",
-                          k.label(), status_string(st), signature_string(s0));
-    }
+    if (run_in_one_call(outs, m, a, kBlockFlags, "a prologue")) return;
     // The same steps, one call each: the prologue (its activation apart where the norm's kernel
     // does not take it), the products, the additions.
     const float* up = prologue.up;
@@ -257,9 +222,10 @@ void Ops::rmsnorm(int32_t m, int32_t n, const float* x, int32_t ldx, const float
     run(make_shape(BITNET_OP_RMSNORM, BITNET_WF_NONE, BITNET_ACT_F32, m, n, 0), &a);
 }
 
-void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
-                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out,
-                        const float* up, bitnet_ffn_kind ffn_kind) {
+bitnet_norm_quantize_args Ops::norm_quantize_args(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx,
+                                                  const float* residual, int32_t ld_residual, const float* weight,
+                                                  float eps, float* y, int32_t ldy, QuantBuffer& out, const float* up,
+                                                  bitnet_ffn_kind ffn_kind) {
     bitnet_norm_quantize_args a{};
     a.struct_size = sizeof(a);
     a.m = m;
@@ -277,6 +243,14 @@ void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, in
     a.up = up;
     a.ld_up = ldx;
     a.ffn_kind = ffn_kind;
+    return a;
+}
+
+void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
+                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out,
+                        const float* up, bitnet_ffn_kind ffn_kind) {
+    bitnet_norm_quantize_args a =
+        norm_quantize_args(type, m, n, x, ldx, residual, ld_residual, weight, eps, y, ldy, out, up, ffn_kind);
     run(make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0), &a);
 }
 

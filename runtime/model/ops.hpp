@@ -61,6 +61,12 @@ public:
     void norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx, const float* residual,
                        int32_t ld_residual, const float* weight, float eps, float* y, int32_t ldy, QuantBuffer& out,
                        const float* up = nullptr, bitnet_ffn_kind ffn_kind = BITNET_FFN_RELU2);
+    // The argument struct norm_quantize() passes (also a matmul_block prologue's, residual NULL).
+    static bitnet_norm_quantize_args norm_quantize_args(bitnet_act_type type, int32_t m, int32_t n, float* x, int32_t ldx,
+                                                        const float* residual, int32_t ld_residual, const float* weight,
+                                                        float eps, float* y, int32_t ldy, QuantBuffer& out,
+                                                        const float* up = nullptr,
+                                                        bitnet_ffn_kind ffn_kind = BITNET_FFN_RELU2);
     // Whether the plugin that serves RMSNORM at (m, n) also offers NORM_QUANTIZE for `type`: the
     // fused op is then worth a call (it cuts a GPU's launches), else the three ops run.
     bool fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n);
@@ -107,6 +113,14 @@ public:
     Router& router() { return router_; }
 
 private:
+    // What a kernel needs to run a whole block (matmul_block) in one call.
+    static constexpr uint32_t kBlockFlags =
+        BITNET_KERNEL_FLAG_MATMUL_PARTS | BITNET_KERNEL_FLAG_MATMUL_PROLOGUE | BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE;
+    // Runs `outs` as one call of the kernel routed for the first weight, `a` carrying what the
+    // caller set (x, prologue, accumulate): true when it ran. False, having run nothing, when the
+    // weights' kernels differ or lack `flags`; false after a failure (said once, as `what`).
+    bool run_in_one_call(std::span<const MatmulOut> outs, int32_t m, bitnet_matmul_args& a, uint32_t flags,
+                         const char* what);
     void run(const bitnet_shape& shape, void* args, LinearWeight* w = nullptr);
     void attention_op(bitnet_op op, const bitnet_attention_args& args);
 

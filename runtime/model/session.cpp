@@ -416,22 +416,7 @@ void Session::run_layers(const Buffers& b, int32_t m, std::span<const Segment> s
     const bool blocks = fuse_blocks(m);
     // The NORM_QUANTIZE in front of a block's matmul, as that matmul's prologue (blocks mode).
     auto prologue = [&](bitnet_act_type act, int32_t n, float* x, const float* up, const float* w, float* y) {
-        bitnet_norm_quantize_args p{};
-        p.struct_size = sizeof(p);
-        p.m = m;
-        p.n = n;
-        p.x = x;
-        p.ldx = n;
-        p.weight = w;
-        p.eps = hp.rms_eps;
-        p.y = y;
-        p.ldy = n;
-        p.act_type = act;
-        p.out = &qa.view;
-        p.up = up;
-        p.ld_up = n;
-        p.ffn_kind = hp.ffn_kind;
-        return p;
+        return Ops::norm_quantize_args(act, m, n, x, n, nullptr, 0, w, hp.rms_eps, y, n, qa, up, hp.ffn_kind);
     };
     KvCache& cache = *cache_;
     // [x += residual;] y = rmsnorm(x)·w; qa = quantize(y). Rows of n values, stride n.

@@ -209,6 +209,42 @@ TEST(CudaConformance, Matmul) {
     }
 }
 
+// Three random ternary weights of the parts tests' row counts (not multiples of any tile),
+// packed by cuda kernel `k`: host views for the scalar reference, device views for cuda.
+struct PartWeights {
+    static constexpr int32_t kRows[3] = {200, 37, 64};
+    std::vector<std::vector<uint8_t>> bytes{3};
+    std::vector<void*> packed = std::vector<void*>(3, nullptr);
+    std::vector<bitnet_weights> host = std::vector<bitnet_weights>(3), dev = std::vector<bitnet_weights>(3);
+    const bitnet_kernel_desc* k = nullptr;
+    PartWeights(const bitnet_kernel_desc& kernel, bitnet_weight_format wf, bitnet_act_type act, int32_t m, int32_t K,
+                std::mt19937& gen)
+        : k(&kernel) {
+        const formats::GgmlType type = formats::type_info(wf)->type;
+        for (int i = 0; i < 3; ++i) {
+            std::vector<int8_t> codes(size_t(kRows[i]) * K);
+            std::uniform_int_distribution<int> c(-1, 1);
+            for (auto& v : codes) v = int8_t(c(gen));
+            bytes[i].resize(*formats::tensor_bytes(type, K, kRows[i]));
+            formats::quantize_ternary(type, codes.data(), 0.75f, K, kRows[i], bytes[i].data());
+            const float scale = wf == BITNET_WF_I2_S ? formats::i2s_scale(bytes[i].data(), int64_t(kRows[i]) * K) : 1.0f;
+            const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, kRows[i], K, 0, 0, 0};
+            size_t packed_bytes = 0;
+            EXPECT_EQ(k->pack_weights(env().cuda->handle(), &shape, bytes[i].data(), bytes[i].size(), &packed[i],
+                                      &packed_bytes),
+                      BITNET_OK);
+            host[i] = {bytes[i].data(), bytes[i].size(), scale, nullptr};
+            dev[i] = {bytes[i].data(), bytes[i].size(), scale, packed[i]};
+        }
+    }
+    ~PartWeights() {
+        for (void* pk : packed)
+            if (pk != nullptr) k->release_packed(env().cuda->handle(), pk);
+    }
+    PartWeights(const PartWeights&) = delete;
+    PartWeights& operator=(const PartWeights&) = delete;
+};
+
 // ABI 1.5 parts: Q|K|V-like weights of other row counts (not multiples of a tile, so the parts'
 // blocks meet mid-grid) in one launch give each weight's outputs bit for bit as its own launch,
 // on the decode GEMV (m = 1) and the tensor-core tiles (m > 1).
@@ -220,28 +256,13 @@ TEST(CudaConformance, MatmulParts) {
         const bitnet_kernel_desc* k = find_kernel(*e.cuda, BITNET_OP_MATMUL, wf, act);
         ASSERT_NE(k, nullptr);
         ASSERT_NE(k->flags & BITNET_KERNEL_FLAG_MATMUL_PARTS, 0u) << k->name << " does not say it computes parts";
-        const formats::GgmlType type = formats::type_info(wf)->type;
         for (int32_t K : {768, 2560})
             for (int32_t m : {1, 4, 16, 40}) {
                 SCOPED_TRACE(std::string(k->name) + " K=" + std::to_string(K) + " m=" + std::to_string(m));
                 std::mt19937 gen(uint32_t(K + m * 7 + int(wf)));
-                const int32_t ns[3] = {200, 37, 64};
-                std::vector<std::vector<uint8_t>> bytes(3);
-                std::vector<void*> packed(3, nullptr);
-                std::vector<bitnet_weights> ws(3);
-                for (int i = 0; i < 3; ++i) {
-                    std::vector<int8_t> codes(size_t(ns[i]) * K);
-                    std::uniform_int_distribution<int> c(-1, 1);
-                    for (auto& v : codes) v = int8_t(c(gen));
-                    bytes[i].resize(*formats::tensor_bytes(type, K, ns[i]));
-                    formats::quantize_ternary(type, codes.data(), 0.75f, K, ns[i], bytes[i].data());
-                    const float scale = wf == BITNET_WF_I2_S ? formats::i2s_scale(bytes[i].data(), int64_t(ns[i]) * K) : 1.0f;
-                    const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, ns[i], K, 0, 0, 0};
-                    size_t packed_bytes = 0;
-                    ASSERT_EQ(k->pack_weights(e.cuda->handle(), &shape, bytes[i].data(), bytes[i].size(), &packed[i], &packed_bytes),
-                              BITNET_OK);
-                    ws[i] = {bytes[i].data(), bytes[i].size(), scale, packed[i]};
-                }
+                const PartWeights pw(*k, wf, act, m, K, gen);
+                const int32_t* ns = PartWeights::kRows;
+                const std::vector<bitnet_weights>& ws = pw.dev;
                 const auto x = normal(size_t(m) * K, 1.0f, gen);
                 const int32_t per_row = act == BITNET_ACT_I8_B256 ? K / 256 : 1;
                 const size_t stride = size_t(K) + 64;
@@ -268,7 +289,6 @@ TEST(CudaConformance, MatmulParts) {
                     const auto want = alone[i]->get(), got = together[i]->get();
                     EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * 4)) << "weight " << i << " (n " << ns[i] << ")";
                 }
-                for (void* pk : packed) k->release_packed(e.cuda->handle(), pk);
             }
     }
 }
@@ -287,7 +307,6 @@ TEST(CudaConformance, MatmulPrologueAccumulate) {
         ASSERT_TRUE(k && ref);
         constexpr uint32_t kFlags = BITNET_KERNEL_FLAG_MATMUL_PROLOGUE | BITNET_KERNEL_FLAG_MATMUL_ACCUMULATE;
         ASSERT_EQ(k->flags & kFlags, kFlags) << k->name;
-        const formats::GgmlType type = formats::type_info(wf)->type;
         for (int32_t K : {2560, 6912})
             for (int32_t m : {1, 3})
                 for (bool with_up : {false, true})
@@ -295,24 +314,9 @@ TEST(CudaConformance, MatmulPrologueAccumulate) {
                         SCOPED_TRACE(std::string(k->name) + " K=" + std::to_string(K) + " m=" + std::to_string(m) +
                                      (with_up ? " +up" : "") + (accumulate ? " accumulating" : ""));
                         std::mt19937 gen(uint32_t(K + m * 5 + with_up * 3 + accumulate + int(wf) * 11));
-                        const int32_t ns[3] = {200, 37, 64};
-                        std::vector<std::vector<uint8_t>> bytes(3);
-                        std::vector<void*> packed(3, nullptr);
-                        std::vector<bitnet_weights> hw(3), gw(3);
-                        for (int i = 0; i < 3; ++i) {
-                            std::vector<int8_t> codes(size_t(ns[i]) * K);
-                            std::uniform_int_distribution<int> c(-1, 1);
-                            for (auto& v : codes) v = int8_t(c(gen));
-                            bytes[i].resize(*formats::tensor_bytes(type, K, ns[i]));
-                            formats::quantize_ternary(type, codes.data(), 0.75f, K, ns[i], bytes[i].data());
-                            const float scale = wf == BITNET_WF_I2_S ? formats::i2s_scale(bytes[i].data(), int64_t(ns[i]) * K) : 1.0f;
-                            const bitnet_shape shape{sizeof(bitnet_shape), BITNET_OP_MATMUL, wf, act, m, ns[i], K, 0, 0, 0};
-                            size_t pb = 0;
-                            ASSERT_EQ(k->pack_weights(e.cuda->handle(), &shape, bytes[i].data(), bytes[i].size(), &packed[i], &pb),
-                                      BITNET_OK);
-                            hw[i] = {bytes[i].data(), bytes[i].size(), scale, nullptr};
-                            gw[i] = {bytes[i].data(), bytes[i].size(), scale, packed[i]};
-                        }
+                        const PartWeights pw(*k, wf, act, m, K, gen);
+                        const int32_t* ns = PartWeights::kRows;
+                        const std::vector<bitnet_weights>&hw = pw.host, &gw = pw.dev;
                         const auto x = normal(size_t(m) * K, 1.0f, gen), up = normal(size_t(m) * K, 1.0f, gen);
                         const auto gamma = normal(size_t(K), 1.0f, gen);
                         const size_t stride = size_t(K) + 64, n_scales = size_t(m) * (size_t(K) / 256 + 1);
@@ -357,7 +361,6 @@ TEST(CudaConformance, MatmulPrologueAccumulate) {
                         for (int i = 0; i < 3; ++i)
                             close_or_report(dys[i]->get(), want[i], 1e-5, 2.0 * hmax / 127.0 * std::fabs(hw[i].scale) + 1e-6,
                                             "part " + std::to_string(i));
-                        for (void* pk : packed) k->release_packed(e.cuda->handle(), pk);
                     }
     }
 }
@@ -454,6 +457,25 @@ TEST(CudaConformance, RowOps) {
         }
 }
 
+// The device's quantized rows, scales and (with dsum) row sums are what the scalar quantizer `rq`
+// makes of the device's own normalized rows y (M rows of n, stride ld); the padding untouched.
+void expect_quantized_as_scalar(const bitnet_kernel_desc& rq, const std::vector<float>& y, int32_t m, int32_t n,
+                                int32_t ld, size_t stride, int32_t per_row, const Dev<int8_t>& dq, const Dev<float>& ds,
+                                const Dev<int32_t>* dsum) {
+    std::vector<int8_t> q(stride * m, 0x55);
+    std::vector<float> qs(size_t(per_row) * m, NAN);
+    std::vector<int32_t> sums(m, -1);
+    bitnet_qact hq{q.data(), qs.data(), dsum != nullptr ? sums.data() : nullptr, stride};
+    bitnet_quantize_args hqa{sizeof hqa, m, n, y.data(), ld, &hq};
+    ASSERT_EQ(rq.run(env().scalar->handle(), &hqa, nullptr), BITNET_OK);
+    EXPECT_EQ(dq.get(), q) << "quantized rows (and untouched padding)";
+    const auto got_s = ds.get();
+    EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
+    if (dsum != nullptr) {
+        EXPECT_EQ(dsum->get(), sums) << "row sums";
+    }
+}
+
 // The fused residual add + RMSNorm + quantize against the scalar plugin's three ops: the updated
 // residual stream bit-exact, the normalized rows within RMSNorm's float-order tolerance, and the
 // quantized rows exactly what the scalar quantizer makes of the device's own normalized rows.
@@ -498,17 +520,7 @@ TEST(CudaConformance, NormQuantize) {
                     const auto got_x = dx.get(), got_y = dy.get();
                     EXPECT_EQ(0, std::memcmp(got_x.data(), stream.data(), got_x.size() * 4)) << "residual stream";
                     close_or_report(got_y, want, 1e-6, 1e-30, "normalized rows");
-                    // The scalar quantizer on the device's normalized rows.
-                    std::vector<int8_t> q(stride * m, 0x55);
-                    std::vector<float> qs(size_t(per_row) * m, NAN);
-                    std::vector<int32_t> sums(m, -1);
-                    bitnet_qact hq{q.data(), qs.data(), sums.data(), stride};
-                    bitnet_quantize_args hqa{sizeof hqa, m, n, got_y.data(), ld, &hq};
-                    ASSERT_EQ(rq->run(e.scalar->handle(), &hqa, nullptr), BITNET_OK);
-                    EXPECT_EQ(dq.get(), q) << "quantized rows (and untouched padding)";
-                    const auto got_s = ds.get();
-                    EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
-                    EXPECT_EQ(dsum.get(), sums) << "row sums";
+                    expect_quantized_as_scalar(*rq, got_y, m, n, ld, stride, per_row, dq, ds, &dsum);
                 }
     }
 }
@@ -551,14 +563,7 @@ TEST(CudaConformance, NormQuantizeFfnAct) {
                     ASSERT_EQ(k->run(e.cuda->handle(), &ga, nullptr), BITNET_OK);
                     const auto got_y = dy.get();
                     close_or_report(got_y, want, kind == BITNET_FFN_RELU2 ? 1e-6 : 1e-5, 1e-30, "normalized rows");
-                    std::vector<int8_t> q(stride * m, 0x55);
-                    std::vector<float> qs(size_t(per_row) * m, NAN);
-                    bitnet_qact hq{q.data(), qs.data(), nullptr, stride};
-                    bitnet_quantize_args hqa{sizeof hqa, m, n, got_y.data(), ld, &hq};
-                    ASSERT_EQ(rq->run(e.scalar->handle(), &hqa, nullptr), BITNET_OK);
-                    EXPECT_EQ(dq.get(), q) << "quantized rows";
-                    const auto got_s = ds.get();
-                    EXPECT_EQ(0, std::memcmp(got_s.data(), qs.data(), qs.size() * 4)) << "scales";
+                    expect_quantized_as_scalar(*rq, got_y, m, n, ld, stride, per_row, dq, ds, nullptr);
                 }
     }
 }

@@ -113,20 +113,31 @@ fs::path generated_model(const fs::path& dir, const char* weights, const char* h
     return path;
 }
 
+// A CPU session on the scalar reference and a session on `device`, with the same options.
+struct SessionPair {
+    bitnet::Router cpu_router, gpu_router;
+    bitnet::model::Session cpu, gpu;
+    SessionPair(Fixture& f, bitnet::model::Model& model, bitnet::model::SessionOptions so, const std::string& device)
+        : cpu_router(f.reg, {{{"all", "scalar"}}, {}}),
+          gpu_router(f.reg, {}),
+          cpu(model, cpu_router, with_device(so, "cpu")),
+          gpu(model, gpu_router, with_device(so, device)) {}
+    static bitnet::model::SessionOptions with_device(bitnet::model::SessionOptions so, const std::string& device) {
+        so.device = device;
+        return so;
+    }
+};
+
 // Device session against the CPU (scalar) session on one model file: a 40-token prefill with every
 // row's logits (batched GEMV/GEMM, tiled attention), 12 greedy decode steps (step 1 eager, step 2
 // recorded, the rest replayed graphs), then a 4-token step three times (batched decode).
 void expect_device_matches_cpu(Fixture& f, const fs::path& path, const std::string& label, const std::string& device) {
     auto model = bitnet::model::Model::load(path);
-    bitnet::Router cpu_router(f.reg, {{{"all", "scalar"}}, {}});
-    bitnet::Router gpu_router(f.reg, {});
     bitnet::model::SessionOptions so;
     so.n_ctx = 256;
     so.n_batch = 64;
-    so.device = "cpu";
-    bitnet::model::Session cpu(*model, cpu_router, so);
-    so.device = device;
-    bitnet::model::Session gpu(*model, gpu_router, so);
+    SessionPair pair(f, *model, so, device);
+    bitnet::model::Session &cpu = pair.cpu, &gpu = pair.gpu;
     ASSERT_EQ(gpu.device(), device);
     ASSERT_EQ(cpu.device(), "cpu");
 
@@ -332,16 +343,12 @@ TEST_P(DeviceParallelSequences, MatchCpuSession) {
     const fs::path dir = bitnet::testing::make_temp_dir("device-parallel");
     const fs::path path = generated_model(dir, "i2_s", "q6_k", 11);
     auto model = bitnet::model::Model::load(path);
-    bitnet::Router cpu_router(f.reg, {{{"all", "scalar"}}, {}});
-    bitnet::Router gpu_router(f.reg, {});
     bitnet::model::SessionOptions so;
     so.n_ctx = 128;
     so.n_batch = 16;
     so.n_seq = 5;
-    so.device = "cpu";
-    bitnet::model::Session cpu(*model, cpu_router, so);
-    so.device = device;
-    bitnet::model::Session gpu(*model, gpu_router, so);
+    SessionPair pair(f, *model, so, device);
+    bitnet::model::Session &cpu = pair.cpu, &gpu = pair.gpu;
     ASSERT_EQ(gpu.device(), device);
 
     const int32_t n_vocab = model->hparams().n_vocab;
