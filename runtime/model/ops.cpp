@@ -254,14 +254,17 @@ void Ops::norm_quantize(bitnet_act_type type, int32_t m, int32_t n, float* x, in
     run(make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0), &a);
 }
 
+bool Ops::every_kernel_has(const bitnet_shape& shape, uint32_t flag) {
+    if (router_.candidates(shape).empty()) return false;
+    const auto& order = router_.order(shape);
+    return !order.empty() &&
+           std::all_of(order.begin(), order.end(), [flag](const KernelRef& k) { return (k.desc->flags & flag) != 0; });
+}
+
 bool Ops::fuses_norm_ffn_act(bitnet_act_type type, int32_t m, int32_t n) {
-    const bitnet_shape fused = make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0);
-    if (router_.candidates(fused).empty()) return false;
     // Every kernel the call could fall back to must take `up` too, or a fall-back would drop it.
-    const auto& order = router_.order(fused);
-    return !order.empty() && std::all_of(order.begin(), order.end(), [](const KernelRef& k) {
-        return applies_norm_ffn_act(*k.desc);
-    });
+    return every_kernel_has(make_shape(BITNET_OP_NORM_QUANTIZE, BITNET_WF_NONE, type, m, n, 0),
+                            BITNET_KERNEL_FLAG_NORM_FFN_ACT);
 }
 
 bool Ops::fuses_norm_quantize(bitnet_act_type type, int32_t m, int32_t n) {
@@ -296,11 +299,7 @@ void Ops::rope(int32_t m, int32_t n_heads, int32_t head_dim, int32_t n_rot, floa
     }
     // One call where every kernel the router could run for it stores too (a fall-back that does
     // not would drop the store).
-    const auto& order = router_.order(s);
-    const bool together = !order.empty() && std::all_of(order.begin(), order.end(), [](const KernelRef& k) {
-        return (k.desc->flags & BITNET_KERNEL_FLAG_ROPE_KV_STORE) != 0;
-    });
-    if (together) {
+    if (every_kernel_has(s, BITNET_KERNEL_FLAG_ROPE_KV_STORE)) {
         a.kv_store = store;
         a.kv_store_op = store_op;
         run(s, &a);

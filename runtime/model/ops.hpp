@@ -121,6 +121,8 @@ private:
     // weights' kernels differ or lack `flags`; false after a failure (said once, as `what`).
     bool run_in_one_call(std::span<const MatmulOut> outs, int32_t m, bitnet_matmul_args& a, uint32_t flags,
                          const char* what);
+    // Whether `shape` has kernels and every one the router could run (or fall back to) sets `flag`.
+    bool every_kernel_has(const bitnet_shape& shape, uint32_t flag);
     void run(const bitnet_shape& shape, void* args, LinearWeight* w = nullptr);
     void attention_op(bitnet_op op, const bitnet_attention_args& args);
 

@@ -56,9 +56,6 @@ private:
 // Whether a loaded kernel reads ABI 1.4's kv_head_stride. The loader's copies are zero-filled past a
 // plugin's struct_size, so a kernel of an older plugin reads as not.
 inline bool reads_kv_head_stride(const bitnet_kernel_desc& k) { return (k.flags & BITNET_KERNEL_FLAG_KV_HEAD_STRIDE) != 0; }
-// Whether a loaded MATMUL kernel computes ABI 1.5's parts, and a NORM_QUANTIZE kernel its FFN activation.
-inline bool computes_matmul_parts(const bitnet_kernel_desc& k) { return (k.flags & BITNET_KERNEL_FLAG_MATMUL_PARTS) != 0; }
-inline bool applies_norm_ffn_act(const bitnet_kernel_desc& k) { return (k.flags & BITNET_KERNEL_FLAG_NORM_FFN_ACT) != 0; }
 // The ops that read or write the KV cache.
 inline bool kv_cache_op(bitnet_op op) {
     return op == BITNET_OP_ATTENTION || op == BITNET_OP_ATTENTION_SEQS || op == BITNET_OP_KV_STORE ||
