@@ -239,64 +239,54 @@ std::string check_pointers(Instance& p, const bitnet_kernel_desc& k, const Call&
 
 // ---- recording and running calls ----
 
-// Copies a call's argument struct and the structs it points to into `c` (see bind()).
-bitnet_status capture(const bitnet_kernel_desc& k, const void* args, Call& c) {
-    const auto size = *static_cast<const uint32_t*>(args);
-    if (size < sizeof(uint32_t) || size > sizeof(c.args)) return BITNET_ERR_INVALID_ARGUMENT;
-    std::memcpy(c.args.data(), args, size);
+// Points a call's args at the Call's own copies of the structs they name (x_q, the weights, a
+// prologue and its out, a RoPE's store, a quantizer's out), first copying each there when `copy`.
+// A Call is copied and moved, so this runs again (without copying) on the object about to be used.
+bitnet_status own_nested(const bitnet_kernel_desc& k, Call& c, bool copy) {
+    auto own = [copy](auto*& field, auto& storage) {
+        if (field == nullptr) return;
+        if (copy) storage = *field;
+        field = &storage;
+    };
+    // Structs that grow by minor version: copied as their writer sized them.
+    auto own_sized = [copy](auto*& field, auto& storage) {
+        if (field == nullptr) return true;
+        if (copy) {
+            if (field->struct_size > sizeof storage) return false;
+            std::memcpy(&storage, field, field->struct_size);
+        }
+        field = &storage;
+        return true;
+    };
     void* a = c.args.data();
     if (k.op == BITNET_OP_MATMUL) {
-        const auto& m = *static_cast<const bitnet_matmul_args*>(a);
-        if (m.x_q != nullptr) c.qact = *m.x_q;
-        if (m.w != nullptr) c.w[0] = *m.w;
+        auto& m = *static_cast<bitnet_matmul_args*>(a);
+        own(m.x_q, c.qact);
+        own(m.w, c.w[0]);
         const int32_t n_parts = sdk::matmul_parts(m);
         if (n_parts < 0 || n_parts > BITNET_MATMUL_MAX_PARTS) return BITNET_ERR_INVALID_ARGUMENT;
-        for (int32_t i = 0; i < n_parts; ++i)
-            if (m.parts[i].w != nullptr) c.w[size_t(i) + 1] = *m.parts[i].w;
-        if (const bitnet_norm_quantize_args* pro = sdk::matmul_prologue(m)) {
-            if (pro->struct_size > sizeof c.prologue) return BITNET_ERR_INVALID_ARGUMENT;
-            std::memcpy(&c.prologue, pro, pro->struct_size);
-            if (pro->out != nullptr) c.qact_out = *pro->out;
+        for (int32_t i = 0; i < n_parts; ++i) own(m.parts[i].w, c.w[size_t(i) + 1]);
+        if (sdk::matmul_prologue(m) != nullptr) {
+            if (!own_sized(m.prologue, c.prologue)) return BITNET_ERR_INVALID_ARGUMENT;
+            own(c.prologue.out, c.qact_out);
         }
     } else if (k.op == BITNET_OP_ROPE) {
-        if (const bitnet_kv_store_args* kv = sdk::rope_kv_store(*static_cast<const bitnet_rope_args*>(a))) {
-            if (kv->struct_size > sizeof c.kv_store) return BITNET_ERR_INVALID_ARGUMENT;
-            std::memcpy(&c.kv_store, kv, kv->struct_size);
-        }
+        auto& r = *static_cast<bitnet_rope_args*>(a);
+        if (sdk::rope_kv_store(r) != nullptr && !own_sized(r.kv_store, c.kv_store)) return BITNET_ERR_INVALID_ARGUMENT;
     } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
-        const auto& q = *static_cast<const bitnet_quantize_args*>(a);
-        if (q.out != nullptr) c.qact_out = *q.out;
+        own(static_cast<bitnet_quantize_args*>(a)->out, c.qact_out);
     } else if (k.op == BITNET_OP_NORM_QUANTIZE) {
-        const auto& q = *static_cast<const bitnet_norm_quantize_args*>(a);
-        if (q.out != nullptr) c.qact_out = *q.out;
+        own(static_cast<bitnet_norm_quantize_args*>(a)->out, c.qact_out);
     }
     return BITNET_OK;
 }
 
-// Points the copied args at this Call's own copies of the structs they named (a Call is copied
-// and moved, so this is done on the object about to be used).
-void bind(const bitnet_kernel_desc& k, Call& c) {
-    void* a = c.args.data();
-    if (k.op == BITNET_OP_MATMUL) {
-        auto& m = *static_cast<bitnet_matmul_args*>(a);
-        if (m.x_q != nullptr) m.x_q = &c.qact;
-        if (m.w != nullptr) m.w = &c.w[0];
-        for (int32_t i = 0; i < sdk::matmul_parts(m); ++i)
-            if (m.parts[i].w != nullptr) m.parts[i].w = &c.w[size_t(i) + 1];
-        if (sdk::matmul_prologue(m) != nullptr) {
-            m.prologue = &c.prologue;
-            if (c.prologue.out != nullptr) c.prologue.out = &c.qact_out;
-        }
-    } else if (k.op == BITNET_OP_ROPE) {
-        auto& r = *static_cast<bitnet_rope_args*>(a);
-        if (sdk::rope_kv_store(r) != nullptr) r.kv_store = &c.kv_store;
-    } else if (k.op == BITNET_OP_QUANTIZE_ACT) {
-        auto& q = *static_cast<bitnet_quantize_args*>(a);
-        if (q.out != nullptr) q.out = &c.qact_out;
-    } else if (k.op == BITNET_OP_NORM_QUANTIZE) {
-        auto& q = *static_cast<bitnet_norm_quantize_args*>(a);
-        if (q.out != nullptr) q.out = &c.qact_out;
-    }
+// Copies a call's argument struct, and the structs it points to, into `c`.
+bitnet_status capture(const bitnet_kernel_desc& k, const void* args, Call& c) {
+    const auto size = *static_cast<const uint32_t*>(args);
+    if (size < sizeof(uint32_t) || size > sizeof(c.args)) return BITNET_ERR_INVALID_ARGUMENT;
+    std::memcpy(c.args.data(), args, size);
+    return own_nested(k, c, true);
 }
 
 bitnet_status refuse(Instance& p, const bitnet_kernel_desc& k, const std::string& why) {
@@ -312,7 +302,7 @@ bitnet_status refuse(Instance& p, const bitnet_kernel_desc& k, const std::string
 // Runs a call on the inner kernel, weights replaced by their device copies.
 bitnet_status execute(Instance& p, Call c) {
     const bitnet_kernel_desc& k = p.kernels[c.kernel];
-    bind(k, c);
+    own_nested(k, c, false);
     if (std::string why = check_pointers(p, k, c); !why.empty()) return refuse(p, k, why);
     if (k.op == BITNET_OP_MATMUL) {
         const auto& m = *reinterpret_cast<const bitnet_matmul_args*>(c.args.data());
@@ -338,10 +328,9 @@ bitnet_status run_kernel(void* handle, const void* args, void* workspace) noexce
         Call c;
         c.kernel = I;
         c.workspace = workspace;
-        if (bitnet_status st = capture(k, args, c); st != BITNET_OK) return refuse(*p, k, "args struct_size out of range");
+        if (bitnet_status st = capture(k, args, c); st != BITNET_OK) return refuse(*p, k, "args struct_size or n_parts out of range");
         if (!p->recording) return execute(*p, std::move(c));
         // Recorded, not run (as a captured CUDA stream); refused now if it could never run.
-        bind(k, c);
         if (std::string why = check_pointers(*p, k, c); !why.empty()) return refuse(*p, k, why);
         std::lock_guard lock(p->mu);
         ++p->stats.recorded_calls;
